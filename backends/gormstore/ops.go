@@ -1,0 +1,332 @@
+package gormstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/credlife/clm/lifecycle"
+)
+
+// ops implements lifecycle.Tx on a GORM handle: the Store's own (each call
+// its own statement) or a transaction's.
+type ops struct {
+	db   *gorm.DB
+	s    *Store
+	inTx bool
+}
+
+var _ lifecycle.Tx = (*ops)(nil)
+
+func (o *ops) with(ctx context.Context) *gorm.DB { return o.db.WithContext(ctx) }
+
+// NextNumber implements lifecycle.Tx. Outside a transaction it runs in a
+// short one of its own, so the increment and the read see one row version.
+func (o *ops) NextNumber(ctx context.Context, seq lifecycle.Sequence) (int64, error) {
+	if seq == "" {
+		return 0, errors.New("gormstore: empty sequence name")
+	}
+	if o.inTx {
+		return o.next(ctx, seq)
+	}
+	var n int64
+	err := o.s.Atomic(ctx, func(tx lifecycle.Tx) error {
+		var err error
+		n, err = tx.(*ops).next(ctx, seq)
+		return err
+	})
+	return n, err
+}
+
+func (o *ops) next(ctx context.Context, seq lifecycle.Sequence) (int64, error) {
+	db := o.with(ctx)
+	for range 2 {
+		res := db.Exec("UPDATE clm_sequences SET value = value + 1 WHERE name = ?", string(seq))
+		if res.Error != nil {
+			return 0, o.s.wrap(res.Error)
+		}
+		if res.RowsAffected == 1 {
+			var v int64
+			if err := db.Raw("SELECT value FROM clm_sequences WHERE name = ?", string(seq)).Scan(&v).Error; err != nil {
+				return 0, o.s.wrap(err)
+			}
+			return v, nil
+		}
+		// A sequence the schema did not seed: create it, then increment.
+		if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&sequenceRow{Name: string(seq)}).Error; err != nil {
+			return 0, o.s.wrap(err)
+		}
+	}
+	return 0, fmt.Errorf("gormstore: sequence %q cannot be created", seq)
+}
+
+func (o *ops) CreatePSK(ctx context.Context, r *lifecycle.PSKRecord) error {
+	return o.s.wrap(o.with(ctx).Create(toPSKRow(r)).Error)
+}
+
+func (o *ops) GetPSK(ctx context.Context, keyID int64) (*lifecycle.PSKRecord, error) {
+	var row pskRow
+	if err := o.with(ctx).Where("key_id = ?", keyID).Take(&row).Error; err != nil {
+		return nil, o.s.wrap(err)
+	}
+	return row.record(), nil
+}
+
+func (o *ops) ListPSKs(ctx context.Context, q lifecycle.PSKQuery) ([]*lifecycle.PSKRecord, error) {
+	if q.Limit <= 0 {
+		return nil, errors.New("gormstore: ListPSKs: limit must be positive")
+	}
+	db := o.with(ctx).Where("key_id > ?", q.After)
+	if q.Tenant != "" {
+		db = db.Where("tenant = ?", q.Tenant)
+	}
+	var rows []pskRow
+	if err := db.Order("key_id").Limit(q.Limit).Find(&rows).Error; err != nil {
+		return nil, o.s.wrap(err)
+	}
+	out := make([]*lifecycle.PSKRecord, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record()
+	}
+	return out, nil
+}
+
+// affected turns an UPDATE or DELETE result into ErrNotFound when no row
+// matched. (MySQL openers set clientFoundRows, so an UPDATE that matches a
+// row but changes nothing still counts it.)
+func (o *ops) affected(res *gorm.DB) error {
+	if res.Error != nil {
+		return o.s.wrap(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("gormstore: %w", lifecycle.ErrNotFound)
+	}
+	return nil
+}
+
+func (o *ops) SetPSKStatus(ctx context.Context, keyID int64, st lifecycle.PSKStatus) error {
+	return o.affected(o.with(ctx).Model(&pskRow{}).Where("key_id = ?", keyID).Update("status", int(st)))
+}
+
+func (o *ops) DeletePSK(ctx context.Context, keyID int64) error {
+	return o.affected(o.with(ctx).Where("key_id = ?", keyID).Delete(&pskRow{}))
+}
+
+func (o *ops) CreateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error {
+	row, err := toDeviceRow(r)
+	if err != nil {
+		return err
+	}
+	return o.s.wrap(o.with(ctx).Create(row).Error)
+}
+
+func (o *ops) getDevice(ctx context.Context, where string, args ...any) (*lifecycle.DeviceRecord, error) {
+	var row deviceRow
+	if err := o.with(ctx).Where(where, args...).Take(&row).Error; err != nil {
+		return nil, o.s.wrap(err)
+	}
+	r, err := row.record()
+	if err != nil {
+		return nil, fmt.Errorf("gormstore: device ext_data: %w", err)
+	}
+	return r, nil
+}
+
+func (o *ops) GetDevice(ctx context.Context, tenant, id string) (*lifecycle.DeviceRecord, error) {
+	return o.getDevice(ctx, "tenant = ? AND id = ?", tenant, id)
+}
+
+func (o *ops) GetDeviceByName(ctx context.Context, tenant, name string) (*lifecycle.DeviceRecord, error) {
+	return o.getDevice(ctx, "tenant = ? AND name = ?", tenant, name)
+}
+
+func (o *ops) ListDevices(ctx context.Context, q lifecycle.DeviceQuery) ([]*lifecycle.DeviceRecord, error) {
+	if q.Limit <= 0 {
+		return nil, errors.New("gormstore: ListDevices: limit must be positive")
+	}
+	var rows []deviceRow
+	err := o.with(ctx).Where("tenant = ? AND id > ?", q.Tenant, q.After).Order("id").Limit(q.Limit).Find(&rows).Error
+	if err != nil {
+		return nil, o.s.wrap(err)
+	}
+	out := make([]*lifecycle.DeviceRecord, len(rows))
+	for i := range rows {
+		r, err := rows[i].record()
+		if err != nil {
+			return nil, fmt.Errorf("gormstore: device ext_data: %w", err)
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+func (o *ops) UpdateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error {
+	row, err := toDeviceRow(r)
+	if err != nil {
+		return err
+	}
+	return o.affected(o.with(ctx).Model(&deviceRow{}).Where("tenant = ? AND id = ?", r.Tenant, r.ID).Updates(map[string]any{
+		"status":      row.Status,
+		"ip_address":  row.IPAddress,
+		"mac_address": row.MACAddress,
+		"ext_data":    row.ExtData,
+		"updated_at":  row.UpdatedAt,
+		"expires_at":  row.ExpiresAt,
+	}))
+}
+
+func (o *ops) CreateCredential(ctx context.Context, r *lifecycle.CredentialRecord) error {
+	return o.s.wrap(o.with(ctx).Create(toCredentialRow(r)).Error)
+}
+
+func (o *ops) getCredential(ctx context.Context, where string, args ...any) (*lifecycle.CredentialRecord, error) {
+	var row credentialRow
+	if err := o.with(ctx).Where(where, args...).Take(&row).Error; err != nil {
+		return nil, o.s.wrap(err)
+	}
+	return row.record(), nil
+}
+
+func (o *ops) GetCredential(ctx context.Context, keyNumber int64) (*lifecycle.CredentialRecord, error) {
+	return o.getCredential(ctx, "key_number = ?", keyNumber)
+}
+
+func (o *ops) GetCredentialBySerial(ctx context.Context, ca, serial string) (*lifecycle.CredentialRecord, error) {
+	return o.getCredential(ctx, "ca = ? AND serial = ?", ca, serial)
+}
+
+func (o *ops) ListCredentials(ctx context.Context, q lifecycle.CredentialQuery) ([]*lifecycle.CredentialRecord, error) {
+	if q.Limit <= 0 {
+		return nil, errors.New("gormstore: ListCredentials: limit must be positive")
+	}
+	db := o.with(ctx).Where("key_number > ?", q.After)
+	if q.Tenant != "" {
+		db = db.Where("tenant = ?", q.Tenant)
+	}
+	if q.CA != "" {
+		db = db.Where("ca = ?", q.CA)
+	}
+	if q.Kind != 0 {
+		db = db.Where("kind = ?", int(q.Kind))
+	}
+	if len(q.States) > 0 {
+		st := make([]int, len(q.States))
+		for i, s := range q.States {
+			st[i] = int(s)
+		}
+		db = db.Where("state IN ?", st)
+	}
+	var rows []credentialRow
+	if err := db.Order("key_number").Limit(q.Limit).Find(&rows).Error; err != nil {
+		return nil, o.s.wrap(err)
+	}
+	out := make([]*lifecycle.CredentialRecord, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record()
+	}
+	return out, nil
+}
+
+func (o *ops) TransitionCredential(ctx context.Context, t lifecycle.Transition) error {
+	if t.From == t.To {
+		return errors.New("gormstore: a transition must change the state")
+	}
+	res := o.with(ctx).Model(&credentialRow{}).
+		Where("key_number = ? AND state = ?", t.KeyNumber, int(t.From)).
+		Updates(map[string]any{
+			"state":            int(t.To),
+			"state_changed_at": micros(t.At),
+			"reason":           t.Reason,
+			"replaced_by":      t.ReplacedBy,
+		})
+	if res.Error != nil {
+		return o.s.wrap(res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	return o.missingOrConflict(ctx, &credentialRow{}, "key_number = ?", t.KeyNumber)
+}
+
+// missingOrConflict tells why a compare-and-swap matched no row.
+func (o *ops) missingOrConflict(ctx context.Context, model any, where string, args ...any) error {
+	var n int64
+	if err := o.with(ctx).Model(model).Where(where, args...).Count(&n).Error; err != nil {
+		return o.s.wrap(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("gormstore: %w", lifecycle.ErrNotFound)
+	}
+	return fmt.Errorf("gormstore: %w", lifecycle.ErrConflict)
+}
+
+func (o *ops) CreateBinding(ctx context.Context, r *lifecycle.BindingRecord) error {
+	return o.s.wrap(o.with(ctx).Create(toBindingRow(r)).Error)
+}
+
+func (o *ops) ListBindings(ctx context.Context, tenant, deviceID string, keyNumber int64) ([]*lifecycle.BindingRecord, error) {
+	var rows []bindingRow
+	err := o.with(ctx).Where("tenant = ? AND device_id = ? AND key_number = ?", tenant, deviceID, keyNumber).
+		Order("id").Find(&rows).Error
+	if err != nil {
+		return nil, o.s.wrap(err)
+	}
+	out := make([]*lifecycle.BindingRecord, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record()
+	}
+	return out, nil
+}
+
+// sealedColumns says where each kind of sealed value lives.
+var sealedColumns = map[lifecycle.SealedKind]struct {
+	model      any
+	id, column string
+}{
+	lifecycle.SealedPSKPassword:      {&pskRow{}, "key_id", "password"},
+	lifecycle.SealedCredentialSecret: {&credentialRow{}, "key_number", "secret"},
+}
+
+func (o *ops) ListSealed(ctx context.Context, kind lifecycle.SealedKind, after int64, limit int) ([]lifecycle.SealedValue, error) {
+	c, ok := sealedColumns[kind]
+	if !ok || limit <= 0 {
+		return nil, fmt.Errorf("gormstore: ListSealed: unknown kind %d or bad limit", kind)
+	}
+	var rows []struct {
+		ID    int64
+		Value []byte
+	}
+	err := o.with(ctx).Model(c.model).
+		Select(c.id+" AS id, "+c.column+" AS value").
+		Where(c.id+" > ? AND "+c.column+" IS NOT NULL", after).
+		Order(c.id).Limit(limit).Scan(&rows).Error
+	if err != nil {
+		return nil, o.s.wrap(err)
+	}
+	out := make([]lifecycle.SealedValue, 0, len(rows))
+	for _, r := range rows {
+		if len(r.Value) == 0 {
+			continue
+		}
+		out = append(out, lifecycle.SealedValue{Kind: kind, ID: r.ID, Value: r.Value})
+	}
+	return out, nil
+}
+
+func (o *ops) ReplaceSealed(ctx context.Context, v lifecycle.SealedValue, value []byte) error {
+	c, ok := sealedColumns[v.Kind]
+	if !ok {
+		return fmt.Errorf("gormstore: ReplaceSealed: unknown kind %d", v.Kind)
+	}
+	res := o.with(ctx).Model(c.model).Where(c.id+" = ? AND "+c.column+" = ?", v.ID, v.Value).Update(c.column, value)
+	if res.Error != nil {
+		return o.s.wrap(res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	return o.missingOrConflict(ctx, c.model, c.id+" = ?", v.ID)
+}

@@ -1,0 +1,193 @@
+package gormstore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/credlife/clm/lifecycle"
+)
+
+// SchemaVersion is the version of the schema this package creates. Open
+// upgrades an older schema to it and refuses a newer one.
+const SchemaVersion = 1
+
+// The tables. Times are microseconds since the Unix epoch, UTC, in BIGINT
+// columns: exact, portable, and past 2038. Text columns that are compared or
+// ordered are case-sensitive (utf8mb4_bin on MySQL/MariaDB).
+
+type schemaRow struct {
+	ID        int   `gorm:"primaryKey;autoIncrement:false"`
+	Version   int   `gorm:"not null"`
+	UpdatedAt int64 `gorm:"not null;autoUpdateTime:false"`
+}
+
+func (schemaRow) TableName() string { return "clm_schema" }
+
+type sequenceRow struct {
+	Name  string `gorm:"primaryKey;size:32"`
+	Value int64  `gorm:"not null"`
+}
+
+func (sequenceRow) TableName() string { return "clm_sequences" }
+
+type pskRow struct {
+	KeyID     int64  `gorm:"primaryKey;autoIncrement:false"`
+	Tenant    string `gorm:"size:128;not null;index:clm_psks_tenant_keyid,priority:1"`
+	Alias     string `gorm:"size:256;not null"`
+	Password  []byte `gorm:"not null"`
+	Status    int    `gorm:"not null"`
+	CreatedAt int64  `gorm:"not null;autoCreateTime:false"`
+	ExpiresAt int64  `gorm:"not null"`
+}
+
+func (pskRow) TableName() string { return "clm_psks" }
+
+type deviceRow struct {
+	Tenant     string `gorm:"primaryKey;size:128;uniqueIndex:clm_devices_tenant_name,priority:1"`
+	ID         string `gorm:"primaryKey;size:64"`
+	Name       string `gorm:"size:256;not null;uniqueIndex:clm_devices_tenant_name,priority:2"`
+	KeyHash    []byte `gorm:"not null"`
+	Status     int    `gorm:"not null"`
+	IPAddress  string `gorm:"size:64;not null"`
+	MACAddress string `gorm:"size:17;not null"`
+	ExtData    string `gorm:"type:text;not null"`
+	CreatedAt  int64  `gorm:"not null;autoCreateTime:false"`
+	UpdatedAt  int64  `gorm:"not null;autoUpdateTime:false"`
+	ExpiresAt  int64  `gorm:"not null"`
+}
+
+func (deviceRow) TableName() string { return "clm_devices" }
+
+type credentialRow struct {
+	KeyNumber      int64   `gorm:"primaryKey;autoIncrement:false"`
+	Tenant         string  `gorm:"size:128;not null;index:clm_credentials_tenant,priority:1"`
+	Kind           int     `gorm:"not null;index:clm_credentials_tenant,priority:2"`
+	State          int     `gorm:"not null;index:clm_credentials_ca_state,priority:2"`
+	CA             string  `gorm:"column:ca;size:64;not null;uniqueIndex:clm_credentials_ca_serial,priority:1;index:clm_credentials_ca_state,priority:1"`
+	Serial         *string `gorm:"size:64;uniqueIndex:clm_credentials_ca_serial,priority:2"`
+	Subject        string  `gorm:"size:1024;not null"`
+	Alias          string  `gorm:"size:256;not null"`
+	KeyType        string  `gorm:"size:32;not null"`
+	KeyLength      int     `gorm:"not null"`
+	Certificate    []byte
+	Secret         []byte
+	NotBefore      int64 `gorm:"not null"`
+	NotAfter       int64 `gorm:"not null"`
+	CreatedAt      int64 `gorm:"not null;autoCreateTime:false"`
+	StateChangedAt int64 `gorm:"not null"`
+	Reason         int   `gorm:"not null"`
+	ReplacedBy     int64 `gorm:"not null"`
+}
+
+func (credentialRow) TableName() string { return "clm_credentials" }
+
+type bindingRow struct {
+	ID        int64  `gorm:"primaryKey;autoIncrement"`
+	Tenant    string `gorm:"size:128;not null;uniqueIndex:clm_bindings_unique,priority:1"`
+	DeviceID  string `gorm:"size:64;not null;uniqueIndex:clm_bindings_unique,priority:2"`
+	KeyNumber int64  `gorm:"not null;uniqueIndex:clm_bindings_unique,priority:3;index:clm_bindings_keynumber"`
+	PathHash  string `gorm:"size:64;not null;uniqueIndex:clm_bindings_unique,priority:4"`
+	Path      string `gorm:"size:1024;not null"`
+	CreatedAt int64  `gorm:"not null;autoCreateTime:false"`
+}
+
+func (bindingRow) TableName() string { return "clm_bindings" }
+
+var models = []any{&schemaRow{}, &sequenceRow{}, &pskRow{}, &deviceRow{}, &credentialRow{}, &bindingRow{}}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func pathHash(p string) string {
+	h := sha256.Sum256([]byte(p))
+	return hex.EncodeToString(h[:])
+}
+
+func toPSKRow(r *lifecycle.PSKRecord) *pskRow {
+	return &pskRow{
+		KeyID: r.KeyID, Tenant: r.Tenant, Alias: r.Alias, Password: r.Password,
+		Status: int(r.Status), CreatedAt: micros(r.CreatedAt), ExpiresAt: micros(r.ExpiresAt),
+	}
+}
+
+func (p *pskRow) record() *lifecycle.PSKRecord {
+	return &lifecycle.PSKRecord{
+		KeyID: p.KeyID, Tenant: p.Tenant, Alias: p.Alias, Password: p.Password,
+		Status: lifecycle.PSKStatus(p.Status), CreatedAt: fromMicros(p.CreatedAt), ExpiresAt: fromMicros(p.ExpiresAt),
+	}
+}
+
+func toDeviceRow(r *lifecycle.DeviceRecord) (*deviceRow, error) {
+	ext := "{}"
+	if len(r.ExtData) > 0 {
+		b, err := json.Marshal(r.ExtData)
+		if err != nil {
+			return nil, err
+		}
+		ext = string(b)
+	}
+	return &deviceRow{
+		Tenant: r.Tenant, ID: r.ID, Name: r.Name, KeyHash: r.KeyHash, Status: int(r.Status),
+		IPAddress: r.IPAddress, MACAddress: r.MACAddress, ExtData: ext,
+		CreatedAt: micros(r.CreatedAt), UpdatedAt: micros(r.UpdatedAt), ExpiresAt: micros(r.ExpiresAt),
+	}, nil
+}
+
+func (d *deviceRow) record() (*lifecycle.DeviceRecord, error) {
+	var ext map[string]string
+	if d.ExtData != "" && d.ExtData != "{}" {
+		if err := json.Unmarshal([]byte(d.ExtData), &ext); err != nil {
+			return nil, err
+		}
+	}
+	return &lifecycle.DeviceRecord{
+		Tenant: d.Tenant, ID: d.ID, Name: d.Name, KeyHash: d.KeyHash, Status: lifecycle.DeviceStatus(d.Status),
+		IPAddress: d.IPAddress, MACAddress: d.MACAddress, ExtData: ext,
+		CreatedAt: fromMicros(d.CreatedAt), UpdatedAt: fromMicros(d.UpdatedAt), ExpiresAt: fromMicros(d.ExpiresAt),
+	}, nil
+}
+
+func toCredentialRow(r *lifecycle.CredentialRecord) *credentialRow {
+	var serial *string
+	if r.Serial != "" {
+		s := r.Serial
+		serial = &s
+	}
+	return &credentialRow{
+		KeyNumber: r.KeyNumber, Tenant: r.Tenant, Kind: int(r.Kind), State: int(r.State), CA: r.CA, Serial: serial,
+		Subject: r.Subject, Alias: r.Alias, KeyType: r.KeyType, KeyLength: r.KeyLength,
+		Certificate: r.Certificate, Secret: r.Secret,
+		NotBefore: micros(r.NotBefore), NotAfter: micros(r.NotAfter), CreatedAt: micros(r.CreatedAt),
+		StateChangedAt: micros(r.StateChangedAt), Reason: r.Reason, ReplacedBy: r.ReplacedBy,
+	}
+}
+
+func (c *credentialRow) record() *lifecycle.CredentialRecord {
+	r := &lifecycle.CredentialRecord{
+		KeyNumber: c.KeyNumber, Tenant: c.Tenant, Kind: lifecycle.CredentialKind(c.Kind), State: lifecycle.CredentialState(c.State),
+		CA: c.CA, Subject: c.Subject, Alias: c.Alias, KeyType: c.KeyType, KeyLength: c.KeyLength,
+		Certificate: c.Certificate, Secret: c.Secret,
+		NotBefore: fromMicros(c.NotBefore), NotAfter: fromMicros(c.NotAfter), CreatedAt: fromMicros(c.CreatedAt),
+		StateChangedAt: fromMicros(c.StateChangedAt), Reason: c.Reason, ReplacedBy: c.ReplacedBy,
+	}
+	if c.Serial != nil {
+		r.Serial = *c.Serial
+	}
+	return r
+}
+
+func toBindingRow(r *lifecycle.BindingRecord) *bindingRow {
+	return &bindingRow{
+		Tenant: r.Tenant, DeviceID: r.DeviceID, KeyNumber: r.KeyNumber,
+		PathHash: pathHash(r.Path), Path: r.Path, CreatedAt: micros(r.CreatedAt),
+	}
+}
+
+func (b *bindingRow) record() *lifecycle.BindingRecord {
+	return &lifecycle.BindingRecord{
+		Tenant: b.Tenant, DeviceID: b.DeviceID, KeyNumber: b.KeyNumber, Path: b.Path, CreatedAt: fromMicros(b.CreatedAt),
+	}
+}

@@ -1,0 +1,242 @@
+package gormstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+
+	"github.com/credlife/clm/lifecycle"
+)
+
+// Class tells the Store how to treat a database error.
+type Class int
+
+const (
+	ClassOther       Class = iota // a plain failure (CLM code 1602)
+	ClassRetry                    // a transient conflict: deadlock, serialization failure; Atomic runs again
+	ClassLockTimeout              // a lock not granted in time (1403)
+	ClassUnavailable              // the database cannot be reached (1601)
+)
+
+// Dialect is what an opener tells the Store about its database.
+type Dialect struct {
+	// Name is "sqlite", "mysql" or "postgres".
+	Name string
+	// Classify sorts a driver error (anywhere in the chain) into a Class.
+	Classify func(error) Class
+	// TableOptions are appended to CREATE TABLE (MySQL: engine, charset,
+	// collation).
+	TableOptions string
+}
+
+// Options configure a Store. The zero value means defaults.
+type Options struct {
+	// Logger receives GORM's errors and slow queries as SQL with
+	// placeholders: the values, which can be secrets, are never logged.
+	// Nothing is logged when nil.
+	Logger *slog.Logger
+	// SlowQuery is the threshold above which a query is logged as slow;
+	// 200ms when 0.
+	SlowQuery time.Duration
+	// MaxRetries bounds how often Atomic runs a transaction again after a
+	// deadlock or serialization failure; 8 when 0.
+	MaxRetries int
+}
+
+// GormConfig returns the gorm.Config every opener uses: errors translated,
+// no implicit transactions around single statements, and a logger that never
+// sees SQL values.
+func GormConfig(o *Options) *gorm.Config {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	lg := logger.Discard
+	if opts.Logger != nil {
+		slow := opts.SlowQuery
+		if slow == 0 {
+			slow = 200 * time.Millisecond
+		}
+		lg = logger.NewSlogLogger(opts.Logger, logger.Config{
+			SlowThreshold:             slow,
+			LogLevel:                  logger.Warn,
+			IgnoreRecordNotFoundError: true,
+			ParameterizedQueries:      true,
+		})
+	}
+	return &gorm.Config{
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		Logger:                 lg,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+}
+
+// Store is a lifecycle.Store on a GORM database. Make one with an opener:
+// sqlitestore.Open, mysqlstore.Open or postgresstore.Open.
+type Store struct {
+	ops
+	dialect    Dialect
+	maxRetries int
+}
+
+var _ lifecycle.Store = (*Store)(nil)
+
+// New returns a Store on db, creating or upgrading the schema. db should
+// come from GormConfig; an opener does all of this.
+func New(ctx context.Context, db *gorm.DB, d Dialect, o *Options) (*Store, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.MaxRetries == 0 {
+		opts.MaxRetries = 8
+	}
+	if d.Classify == nil {
+		d.Classify = func(error) Class { return ClassOther }
+	}
+	s := &Store{dialect: d, maxRetries: opts.MaxRetries}
+	s.ops = ops{db: db, s: s}
+	if err := s.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("gormstore: %w", err)
+	}
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		// Two processes migrating at once may race on CREATE TABLE; the
+		// loser sees the tables on its next attempt.
+		if err = s.migrate(ctx); err == nil || errors.Is(err, errNewerSchema) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gormstore: schema: %w", s.wrap(err))
+	}
+	return s, nil
+}
+
+var errNewerSchema = errors.New("the database has a newer schema than this program")
+
+func (s *Store) migrate(ctx context.Context) error {
+	db := s.db.WithContext(ctx)
+	if s.dialect.TableOptions != "" {
+		db = db.Set("gorm:table_options", s.dialect.TableOptions).Session(&gorm.Session{})
+	}
+	if db.Migrator().HasTable(&schemaRow{}) {
+		var cur schemaRow
+		err := db.Where("id = 1").Take(&cur).Error
+		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+			return err
+		}
+		if cur.Version > SchemaVersion {
+			return fmt.Errorf("%w (%d > %d)", errNewerSchema, cur.Version, SchemaVersion)
+		}
+	}
+	if err := db.AutoMigrate(models...); err != nil {
+		return err
+	}
+	for _, seq := range []lifecycle.Sequence{lifecycle.SeqKeyID, lifecycle.SeqKeyNumber, lifecycle.SeqCRLNumber} {
+		if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&sequenceRow{Name: string(seq)}).Error; err != nil {
+			return err
+		}
+	}
+	return db.Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"version", "updated_at"}),
+	}).Create(&schemaRow{ID: 1, Version: SchemaVersion, UpdatedAt: micros(time.Now())}).Error
+}
+
+// DB returns the underlying GORM handle, for operators' own queries.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// Dialect returns the name of the database: "sqlite", "mysql" or "postgres".
+func (s *Store) Dialect() string { return s.dialect.Name }
+
+// Atomic implements lifecycle.Store.
+func (s *Store) Atomic(ctx context.Context, fn func(tx lifecycle.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			return fn(&ops{db: tx, s: s, inTx: true})
+		})
+		if err == nil {
+			return nil
+		}
+		if attempt < s.maxRetries && ctx.Err() == nil && s.dialect.Classify(err) == ClassRetry {
+			backoff := time.Duration(1<<min(attempt, 6)) * time.Millisecond
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return s.wrap(ctx.Err())
+			}
+			continue
+		}
+		return s.wrap(err)
+	}
+}
+
+// Ping implements lifecycle.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return s.wrap(err)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		if ctx.Err() != nil {
+			return s.wrap(err)
+		}
+		return fmt.Errorf("%w: %w", lifecycle.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close implements lifecycle.Store.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// RaiseSequence makes the next number of seq at least atLeast+1, for an
+// operator who imports records numbered elsewhere. It never lowers a
+// sequence.
+func (s *Store) RaiseSequence(ctx context.Context, seq lifecycle.Sequence, atLeast int64) error {
+	return s.wrap(s.db.WithContext(ctx).Exec(
+		"UPDATE clm_sequences SET value = ? WHERE name = ? AND value < ?", atLeast, string(seq), atLeast).Error)
+}
+
+// wrap turns a GORM or driver error into one that wraps the lifecycle
+// sentinels, keeping the cause in the chain.
+func (s *Store) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var le *lifecycle.Error
+	switch {
+	case errors.As(err, &le),
+		errors.Is(err, lifecycle.ErrNotFound), errors.Is(err, lifecycle.ErrExists),
+		errors.Is(err, lifecycle.ErrConflict), errors.Is(err, lifecycle.ErrUnavailable),
+		errors.Is(err, lifecycle.ErrLockTimeout):
+		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("gormstore: %w", err)
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return fmt.Errorf("gormstore: %w", lifecycle.ErrNotFound)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fmt.Errorf("gormstore: %w", lifecycle.ErrExists)
+	}
+	switch s.dialect.Classify(err) {
+	case ClassUnavailable:
+		return fmt.Errorf("gormstore: %w: %w", lifecycle.ErrUnavailable, err)
+	case ClassLockTimeout:
+		return fmt.Errorf("gormstore: %w: %w", lifecycle.ErrLockTimeout, err)
+	}
+	return fmt.Errorf("gormstore: %w", err)
+}

@@ -1,0 +1,91 @@
+// Package postgresstore opens a lifecycle.Store on PostgreSQL.
+//
+// Serialization failures and deadlocks are retried by Store.Atomic; a lock
+// not granted in time answers CLM code 1403 and an unreachable server 1601.
+// The schema goes in the DSN's search_path (the current schema).
+//
+// Program against lifecycle.Store and lifecycle.Manager; this package only
+// opens the database, and importing it links only the pgx driver.
+package postgresstore
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+
+	"github.com/credlife/clm/backends/gormstore"
+)
+
+// Open opens the database named by dsn (a postgres:// URL or key=value
+// pairs), creating the schema if needed. A DSN without connect_timeout gets
+// 5 seconds.
+func Open(ctx context.Context, dsn string, opts *gormstore.Options) (*gormstore.Store, error) {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgresstore: bad DSN: %w", err)
+	}
+	if cfg.ConnectTimeout == 0 && !strings.Contains(dsn, "connect_timeout") {
+		if strings.Contains(dsn, "://") {
+			if strings.Contains(dsn, "?") {
+				dsn += "&connect_timeout=5"
+			} else {
+				dsn += "?connect_timeout=5"
+			}
+		} else {
+			dsn += " connect_timeout=5"
+		}
+	}
+	db, err := gorm.Open(postgres.New(postgres.Config{DSN: dsn}), gormstore.GormConfig(opts))
+	if err != nil {
+		return nil, fmt.Errorf("postgresstore: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("postgresstore: %w", err)
+	}
+	sqlDB.SetMaxOpenConns(32)
+	sqlDB.SetMaxIdleConns(32)
+	sqlDB.SetConnMaxLifetime(time.Hour)
+	s, err := gormstore.New(ctx, db, Dialect, opts)
+	if err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dialect is PostgreSQL's gormstore.Dialect.
+var Dialect = gormstore.Dialect{Name: "postgres", Classify: classify}
+
+func classify(err error) gormstore.Class {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "40001", pe.Code == "40P01": // serialization failure, deadlock
+			return gormstore.ClassRetry
+		case pe.Code == "55P03": // lock not available (lock_timeout)
+			return gormstore.ClassLockTimeout
+		case strings.HasPrefix(pe.Code, "08"), pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "53300":
+			return gormstore.ClassUnavailable
+		}
+		return gormstore.ClassOther
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.As(err, &ne):
+		return gormstore.ClassUnavailable
+	}
+	return gormstore.ClassOther
+}

@@ -1,0 +1,79 @@
+// Package sqlitestore opens a lifecycle.Store on an SQLite file, the
+// embedded default: no server to run, one file to back up.
+//
+// The database runs in WAL mode with a busy timeout, and every transaction
+// begins IMMEDIATE, so concurrent writers (goroutines or processes) queue
+// for the write lock instead of failing with "database is locked".
+//
+// Program against lifecycle.Store and lifecycle.Manager; this package only
+// opens the database. It links the SQLite driver (cgo); importing it does not
+// link the MySQL or PostgreSQL drivers.
+package sqlitestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+
+	"github.com/credlife/clm/backends/gormstore"
+)
+
+// BusyTimeoutMillis is how long a statement waits for a lock held by another
+// connection before it fails with a lock timeout (CLM code 1403).
+const BusyTimeoutMillis = 10000
+
+// Open opens the SQLite database at path, creating the file and the schema
+// if needed.
+func Open(ctx context.Context, path string, opts *gormstore.Options) (*gormstore.Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, errors.New("sqlitestore: path must be a file name without '?' or '#'")
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", fmt.Sprint(BusyTimeoutMillis))
+	q.Set("_txlock", "immediate")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_foreign_keys", "1")
+	dsn := "file:" + path + "?" + q.Encode()
+	db, err := gorm.Open(sqlite.Open(dsn), gormstore.GormConfig(opts))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	sqlDB.SetMaxOpenConns(16)
+	sqlDB.SetMaxIdleConns(16)
+	s, err := gormstore.New(ctx, db, Dialect, opts)
+	if err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dialect is SQLite's gormstore.Dialect.
+var Dialect = gormstore.Dialect{Name: "sqlite", Classify: classify}
+
+func classify(err error) gormstore.Class {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return gormstore.ClassOther
+	}
+	switch {
+	case se.ExtendedCode == sqlite3.ErrBusySnapshot:
+		return gormstore.ClassRetry
+	case se.Code == sqlite3.ErrBusy, se.Code == sqlite3.ErrLocked:
+		return gormstore.ClassLockTimeout
+	case se.Code == sqlite3.ErrCantOpen, se.Code == sqlite3.ErrIoErr, se.Code == sqlite3.ErrNotADB:
+		return gormstore.ClassUnavailable
+	}
+	return gormstore.ClassOther
+}

@@ -1,0 +1,360 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"maps"
+	"net/netip"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits of the device fields, in bytes (spec §5).
+const (
+	MaxDeviceNameLen   = 256
+	MaxDeviceIDLen     = 64
+	MaxExtDataNameLen  = 128
+	MaxExtDataValueLen = 256
+	MaxExtDataEntries  = 64
+	MaxPathLen         = 1024
+)
+
+const (
+	deviceIDLen       = 36 // characters of [0-9a-z]: about 186 bits
+	deviceIDAlphabet  = "0123456789abcdefghijklmnopqrstuvwxyz"
+	deviceKeyLen      = 32 // characters of [0-9A-Za-z]: about 190 bits
+	deviceKeyAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+
+func deviceKeyAD(tenant, id string) []byte {
+	return []byte("clm/device/" + strconv.Itoa(len(tenant)) + "/" + tenant + "/" + id + "/key")
+}
+
+// checkText checks a text field: valid UTF-8 without NUL (else
+// CodeMalformed), at most max bytes (else CodeOutOfRange).
+func checkText(op, field, v string, max int) error {
+	if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+		return fieldErr(op, CodeMalformed, field, "not valid UTF-8 text")
+	}
+	if len(v) > max {
+		return fieldErr(op, CodeOutOfRange, field, "longer than "+strconv.Itoa(max)+" bytes")
+	}
+	return nil
+}
+
+// ParseIPAddress parses IPv4 or IPv6 text (no zone) and returns its
+// canonical form.
+func ParseIPAddress(s string) (string, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return "", errors.New("not an IPv4 or IPv6 address")
+	}
+	return a.String(), nil
+}
+
+// ParseMACAddress parses a 48-bit MAC address written 12:34:56:78:90:ab,
+// 12-34-56-78-90-ab or 1234567890ab (any case) and returns it in lowercase
+// colon form.
+func ParseMACAddress(s string) (string, error) {
+	var digits string
+	switch len(s) {
+	case 12:
+		digits = s
+	case 17:
+		sep := s[2]
+		if sep != ':' && sep != '-' {
+			return "", errors.New("not a MAC address")
+		}
+		var b strings.Builder
+		for i := 0; i < 17; i++ {
+			if i%3 == 2 {
+				if s[i] != sep {
+					return "", errors.New("not a MAC address")
+				}
+				continue
+			}
+			b.WriteByte(s[i])
+		}
+		digits = b.String()
+	default:
+		return "", errors.New("not a MAC address")
+	}
+	raw, err := hex.DecodeString(digits)
+	if err != nil || len(raw) != 6 {
+		return "", errors.New("not a MAC address")
+	}
+	h := hex.EncodeToString(raw)
+	return h[0:2] + ":" + h[2:4] + ":" + h[4:6] + ":" + h[6:8] + ":" + h[8:10] + ":" + h[10:12], nil
+}
+
+// deviceRules says how a call site treats the device part of a request.
+type deviceRules struct {
+	mayRegister  bool // a request without ID registers a device
+	nameRequired bool // a registration needs a name (else the ID names it)
+}
+
+// checkDevice validates the device part of a request (formats, then
+// limits) and returns it normalised.
+func (e *Engine) checkDevice(op string, d DeviceRequest, rules deviceRules) (DeviceRequest, error) {
+	if d.ID == "" && !rules.mayRegister {
+		return d, fieldErr(op, CodeMissing, "deviceid", "required")
+	}
+	if d.ID == "" && rules.nameRequired && d.Name == "" {
+		return d, fieldErr(op, CodeMissing, "devicename", "required")
+	}
+	if d.ID != "" && e.requireDevKey && d.Key == "" {
+		return d, fieldErr(op, CodeMissing, "devicekey", "required")
+	}
+	// formats
+	for _, f := range []struct{ name, v string }{{"deviceid", d.ID}, {"devicename", d.Name}, {"devicekey", string(d.Key)}} {
+		if !utf8.ValidString(f.v) || strings.IndexByte(f.v, 0) >= 0 {
+			return d, fieldErr(op, CodeMalformed, f.name, "not valid UTF-8 text")
+		}
+	}
+	if d.IPAddress != "" {
+		ip, err := ParseIPAddress(d.IPAddress)
+		if err != nil {
+			return d, fieldErr(op, CodeMalformed, "ipaddress", err.Error())
+		}
+		d.IPAddress = ip
+	}
+	if d.MACAddress != "" {
+		mac, err := ParseMACAddress(d.MACAddress)
+		if err != nil {
+			return d, fieldErr(op, CodeMalformed, "macaddress", err.Error())
+		}
+		d.MACAddress = mac
+	}
+	for k, v := range d.ExtData {
+		if k == "" {
+			return d, fieldErr(op, CodeMalformed, "ext_data", "empty name")
+		}
+		if !utf8.ValidString(k) || !utf8.ValidString(v) || strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0 {
+			return d, fieldErr(op, CodeMalformed, "ext_data", "not valid UTF-8 text")
+		}
+	}
+	// limits
+	switch {
+	case len(d.ID) > MaxDeviceIDLen:
+		return d, fieldErr(op, CodeOutOfRange, "deviceid", "too long")
+	case len(d.Name) > MaxDeviceNameLen:
+		return d, fieldErr(op, CodeOutOfRange, "devicename", "longer than 256 bytes")
+	case len(d.Key) > 1024:
+		return d, fieldErr(op, CodeOutOfRange, "devicekey", "too long")
+	case len(d.ExtData) > MaxExtDataEntries:
+		return d, fieldErr(op, CodeOutOfRange, "ext_data", "more than 64 entries")
+	}
+	for k, v := range d.ExtData {
+		if len(k) > MaxExtDataNameLen {
+			return d, fieldErr(op, CodeOutOfRange, "ext_data", "a name longer than 128 bytes")
+		}
+		if len(v) > MaxExtDataValueLen {
+			return d, fieldErr(op, CodeOutOfRange, "ext_data", "a value longer than 256 bytes")
+		}
+	}
+	d.ExtData = maps.Clone(d.ExtData)
+	return d, nil
+}
+
+// resolveDevice finds or registers the device of a request whose fields
+// checkDevice accepted, in the tenant of the authenticated caller, inside tx
+// (spec §5). Order: 1706 unknown, 1701 name mismatch, 1703 key mismatch,
+// 1704 disabled, 1705 expired. A device of another tenant is unknown.
+func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d DeviceRequest) (*DeviceResult, error) {
+	now := e.now().UTC()
+	if d.ID == "" {
+		id, err := e.randomString(deviceIDLen, deviceIDAlphabet)
+		if err != nil {
+			return nil, errf(op, CodeSystem, "", err)
+		}
+		key, err := e.randomString(deviceKeyLen, deviceKeyAlphabet)
+		if err != nil {
+			return nil, errf(op, CodeSystem, "", err)
+		}
+		mac, err := e.sealer.MAC(ctx, []byte(key), deviceKeyAD(tenant, id))
+		if err != nil {
+			return nil, err
+		}
+		name := d.Name
+		if name == "" {
+			name = id
+		}
+		r := &DeviceRecord{
+			Tenant:     tenant,
+			ID:         id,
+			Name:       name,
+			KeyHash:    mac,
+			Status:     DeviceActive,
+			IPAddress:  d.IPAddress,
+			MACAddress: d.MACAddress,
+			ExtData:    d.ExtData,
+			CreatedAt:  now,
+			UpdatedAt:  now,
+		}
+		if e.deviceValidity > 0 {
+			r.ExpiresAt = now.Add(e.deviceValidity)
+		}
+		if err := tx.CreateDevice(ctx, r); err != nil {
+			err = e.storeErr(op, entityDevice, err)
+			if errors.Is(err, CodeDeviceNameExists) {
+				err.(*Error).Field = "devicename"
+			}
+			return nil, err
+		}
+		return &DeviceResult{Device: deviceOf(r), Key: Secret(key)}, nil
+	}
+
+	r, err := tx.GetDevice(ctx, tenant, d.ID)
+	if err != nil {
+		return nil, e.storeErr(op, entityDevice, err)
+	}
+	if d.Name != "" && d.Name != r.Name {
+		return nil, errf(op, CodeDeviceMismatch, "devicename", nil)
+	}
+	if d.Key != "" {
+		ok, err := e.sealer.VerifyMAC(ctx, r.KeyHash, []byte(d.Key), deviceKeyAD(r.Tenant, r.ID))
+		if err != nil {
+			return nil, errf(op, CodeDecrypt, "", err)
+		}
+		if !ok {
+			return nil, errf(op, CodeDeviceKeyMismatch, "devicekey", nil)
+		}
+	}
+	if r.Status != DeviceActive {
+		return nil, errf(op, CodeDeviceNotActive, "", nil)
+	}
+	if !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
+		return nil, errf(op, CodeDeviceExpired, "", nil)
+	}
+	changed := false
+	if d.IPAddress != "" && d.IPAddress != r.IPAddress {
+		r.IPAddress, changed = d.IPAddress, true
+	}
+	if d.MACAddress != "" && d.MACAddress != r.MACAddress {
+		r.MACAddress, changed = d.MACAddress, true
+	}
+	if len(d.ExtData) > 0 {
+		merged := maps.Clone(r.ExtData)
+		if merged == nil {
+			merged = make(map[string]string, len(d.ExtData))
+		}
+		maps.Copy(merged, d.ExtData)
+		if len(merged) > MaxExtDataEntries {
+			return nil, fieldErr(op, CodeOutOfRange, "ext_data", "the device would have more than 64 entries")
+		}
+		if !maps.Equal(merged, r.ExtData) {
+			r.ExtData, changed = merged, true
+		}
+	}
+	if changed {
+		r.UpdatedAt = now
+		if err := tx.UpdateDevice(ctx, r); err != nil {
+			return nil, e.storeErr(op, entityDevice, err)
+		}
+	}
+	return &DeviceResult{Device: deviceOf(r)}, nil
+}
+
+func deviceOf(r *DeviceRecord) *Device {
+	return &Device{
+		Tenant:     r.Tenant,
+		ID:         r.ID,
+		Name:       r.Name,
+		Status:     r.Status,
+		IPAddress:  r.IPAddress,
+		MACAddress: r.MACAddress,
+		ExtData:    maps.Clone(r.ExtData),
+		CreatedAt:  r.CreatedAt,
+		UpdatedAt:  r.UpdatedAt,
+		ExpiresAt:  r.ExpiresAt,
+	}
+}
+
+// EnrollDevice implements Manager. A registration needs a device name.
+func (e *Engine) EnrollDevice(ctx context.Context, req EnrollDeviceRequest) (*DeviceResult, error) {
+	const op = "EnrollDevice"
+	if err := checkPSKFields(op, req.PSK); err != nil {
+		return nil, err
+	}
+	d, err := e.checkDevice(op, req.Device, deviceRules{mayRegister: true, nameRequired: true})
+	if err != nil {
+		return nil, err
+	}
+	caller, err := e.authenticate(ctx, op, req.PSK)
+	if err != nil {
+		return nil, err
+	}
+	var res *DeviceResult
+	err = e.store.Atomic(ctx, func(tx Tx) error {
+		res, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d)
+		return err
+	})
+	if err != nil {
+		return nil, e.storeErr(op, entityDevice, err)
+	}
+	return res, nil
+}
+
+// GetDevice implements Manager.
+func (e *Engine) GetDevice(ctx context.Context, tenant, deviceID string) (*Device, error) {
+	const op = "GetDevice"
+	if tenant == "" {
+		return nil, fieldErr(op, CodeMissing, "tenantid", "required")
+	}
+	if deviceID == "" {
+		return nil, fieldErr(op, CodeMissing, "deviceid", "required")
+	}
+	r, err := e.store.GetDevice(ctx, tenant, deviceID)
+	if err != nil {
+		return nil, e.storeErr(op, entityDevice, err)
+	}
+	return deviceOf(r), nil
+}
+
+// ListDevices implements Manager.
+func (e *Engine) ListDevices(ctx context.Context, req ListDevicesRequest) (*DevicePage, error) {
+	const op = "ListDevices"
+	if req.Tenant == "" {
+		return nil, fieldErr(op, CodeMissing, "tenantid", "required")
+	}
+	limit, err := e.limit(op, req.Limit)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := e.store.ListDevices(ctx, DeviceQuery{Tenant: req.Tenant, After: req.After, Limit: limit + 1})
+	if err != nil {
+		return nil, e.storeErr(op, entityNone, err)
+	}
+	page := &DevicePage{Devices: make([]*Device, 0, min(len(rs), limit))}
+	for i, r := range rs {
+		if i == limit {
+			page.Next = page.Devices[limit-1].ID
+			break
+		}
+		page.Devices = append(page.Devices, deviceOf(r))
+	}
+	return page, nil
+}
+
+// SetDeviceStatus implements Manager.
+func (e *Engine) SetDeviceStatus(ctx context.Context, tenant, deviceID string, s DeviceStatus) error {
+	const op = "SetDeviceStatus"
+	if s != DeviceActive && s != DeviceDisabled {
+		return fieldErr(op, CodeMalformed, "status", "unknown device status")
+	}
+	err := e.store.Atomic(ctx, func(tx Tx) error {
+		r, err := tx.GetDevice(ctx, tenant, deviceID)
+		if err != nil {
+			return e.storeErr(op, entityDevice, err)
+		}
+		r.Status = s
+		r.UpdatedAt = e.now().UTC()
+		return tx.UpdateDevice(ctx, r)
+	})
+	if err != nil {
+		return e.storeErr(op, entityDevice, err)
+	}
+	return nil
+}

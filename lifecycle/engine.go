@@ -1,0 +1,253 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// Options configure an Engine. The zero value of every field means the
+// documented default; a nil *Options means all defaults, except Keys, which
+// is required.
+type Options struct {
+	// Keys supplies the key-encryption keys that seal every secret at rest.
+	// Required.
+	Keys KeySource
+
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Rand is the source of every random value (passwords, device ids and
+	// keys, nonces); crypto/rand.Reader when nil. It must be a CSPRNG.
+	Rand io.Reader
+	// Logger receives the engine's own diagnostics, never a secret;
+	// nothing is logged when nil.
+	Logger *slog.Logger
+
+	// PSKValidity is how long an issued PSK stays valid; 10 years when 0.
+	PSKValidity time.Duration
+	// Password is the policy of issued PSK passwords; DefaultPasswordPolicy
+	// when zero.
+	Password PasswordPolicy
+
+	// DeviceValidity is how long a registered device stays valid; never
+	// expires when 0.
+	DeviceValidity time.Duration
+	// RequireDeviceKey makes the device key mandatory in every request that
+	// names a device ID (spec §2.4); when false it is checked only if given.
+	RequireDeviceKey bool
+
+	// PageSize is the default page size of the List methods (100 when 0);
+	// MaxPageSize bounds what a caller may ask (1000 when 0).
+	PageSize    int
+	MaxPageSize int
+}
+
+// PasswordPolicy says how PSK passwords are made: Length characters drawn
+// uniformly from Alphabet.
+type PasswordPolicy struct {
+	Length   int
+	Alphabet string // distinct ASCII characters
+}
+
+// DefaultPasswordPolicy gives 24 characters of [0-9A-Za-z], about 142 bits
+// of entropy.
+var DefaultPasswordPolicy = PasswordPolicy{
+	Length:   24,
+	Alphabet: "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+}
+
+// MinPasswordEntropy is the least entropy, in bits, that New accepts of a
+// password policy.
+const MinPasswordEntropy = 128
+
+// Entropy returns the bits of entropy of a password made by p.
+func (p PasswordPolicy) Entropy() float64 {
+	if p.Length <= 0 || len(p.Alphabet) < 2 {
+		return 0
+	}
+	return float64(p.Length) * math.Log2(float64(len(p.Alphabet)))
+}
+
+// Engine is the lifecycle engine: it implements Manager over a Store. It
+// is safe for concurrent use, and several engines (in one process or many)
+// may share one database.
+type Engine struct {
+	store  Store
+	sealer *Sealer
+	now    func() time.Time
+	rand   io.Reader
+	log    *slog.Logger
+
+	pskValidity    time.Duration
+	password       PasswordPolicy
+	deviceValidity time.Duration
+	requireDevKey  bool
+	pageSize       int
+	maxPageSize    int
+}
+
+var _ Manager = (*Engine)(nil)
+
+// New returns an Engine over store. opts.Keys is required.
+func New(store Store, opts *Options) (*Engine, error) {
+	if store == nil {
+		return nil, errf("New", CodeConfigInvalid, "", errors.New("nil Store"))
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Keys == nil {
+		return nil, errf("New", CodeConfigInvalid, "", errors.New("Options.Keys is required: every secret is sealed under it"))
+	}
+	e := &Engine{
+		store:          store,
+		now:            o.Now,
+		rand:           o.Rand,
+		log:            o.Logger,
+		pskValidity:    o.PSKValidity,
+		password:       o.Password,
+		deviceValidity: o.DeviceValidity,
+		requireDevKey:  o.RequireDeviceKey,
+		pageSize:       o.PageSize,
+		maxPageSize:    o.MaxPageSize,
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.rand == nil {
+		e.rand = rand.Reader
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.pskValidity == 0 {
+		e.pskValidity = 10 * 365 * 24 * time.Hour
+	}
+	if e.pskValidity < 0 || e.deviceValidity < 0 {
+		return nil, errf("New", CodeConfigInvalid, "", errors.New("negative validity"))
+	}
+	if e.password == (PasswordPolicy{}) {
+		e.password = DefaultPasswordPolicy
+	}
+	if err := e.password.validate(); err != nil {
+		return nil, errf("New", CodeConfigInvalid, "", err)
+	}
+	if e.maxPageSize == 0 {
+		e.maxPageSize = 1000
+	}
+	if e.pageSize == 0 {
+		e.pageSize = min(100, e.maxPageSize)
+	}
+	if e.pageSize < 0 || e.maxPageSize < 0 || e.pageSize > e.maxPageSize {
+		return nil, errf("New", CodeConfigInvalid, "", errors.New("page sizes must satisfy 0 < PageSize ≤ MaxPageSize"))
+	}
+	e.sealer = NewSealer(o.Keys, e.rand)
+	return e, nil
+}
+
+func (p PasswordPolicy) validate() error {
+	seen := map[rune]bool{}
+	for _, r := range p.Alphabet {
+		if r < 0x21 || r > 0x7e {
+			return errors.New("password alphabet must be printable ASCII without space")
+		}
+		if seen[r] {
+			return errors.New("password alphabet has a repeated character")
+		}
+		seen[r] = true
+	}
+	if p.Entropy() < MinPasswordEntropy {
+		return fmt.Errorf("password policy gives %.0f bits of entropy, want at least %d", p.Entropy(), MinPasswordEntropy)
+	}
+	return nil
+}
+
+// Sealer returns the engine's sealer, for components that keep secrets of
+// their own in the store (a CA's private key).
+func (e *Engine) Sealer() *Sealer { return e.sealer }
+
+// Status implements Manager: it checks that the store answers.
+func (e *Engine) Status(ctx context.Context) error {
+	if err := e.store.Ping(ctx); err != nil {
+		return e.storeErr("Status", entityNone, err)
+	}
+	return nil
+}
+
+// randomString draws n characters uniformly from alphabet (len ≤ 256) by
+// rejection sampling.
+func (e *Engine) randomString(n int, alphabet string) (string, error) {
+	out := make([]byte, 0, n)
+	limit := 256 - 256%len(alphabet)
+	buf := make([]byte, n+n/2+8)
+	for len(out) < n {
+		if _, err := io.ReadFull(e.rand, buf); err != nil {
+			return "", err
+		}
+		for _, b := range buf {
+			if int(b) < limit {
+				out = append(out, alphabet[int(b)%len(alphabet)])
+				if len(out) == n {
+					break
+				}
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// entity names what a store call was about, so that its sentinel errors map
+// onto the right codes.
+type entity int
+
+const (
+	entityNone entity = iota
+	entityPSK
+	entityDevice
+	entityCertificate
+	entityKey
+)
+
+// storeCodes is the one table from the Store's sentinel errors to CLM codes.
+var storeCodes = map[entity]struct{ notFound, exists, conflict Code }{
+	entityNone:        {CodeDBData, CodeDBData, CodeDBData},
+	entityPSK:         {CodePSKNotFound, CodeDBData, CodeDBData},
+	entityDevice:      {CodeDeviceNotFound, CodeDeviceNameExists, CodeDBData},
+	entityCertificate: {CodeCertNotFound, CodeDBData, CodeCertRevoked},
+	entityKey:         {CodeKeyNotFound, CodeDBData, CodeKeyUpdated},
+}
+
+// storeErr maps an error from the Store onto a CLM *Error. An *Error made
+// by the engine inside Atomic passes through unchanged.
+func (e *Engine) storeErr(op string, what entity, err error) error {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	codes := storeCodes[what]
+	code := CodeDBAccess
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code = codes.notFound
+	case errors.Is(err, ErrExists):
+		code = codes.exists
+	case errors.Is(err, ErrConflict):
+		code = codes.conflict
+	case errors.Is(err, ErrUnavailable):
+		code = CodeDBConnection
+	case errors.Is(err, ErrLockTimeout):
+		code = CodeLockTimeout
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		code = CodeSystem
+	}
+	if code == CodeDBAccess || code == CodeDBConnection || code == CodeDBData {
+		e.log.Warn("store error", "op", op, "code", int(code), "err", err.Error())
+	}
+	return errf(op, code, "", err)
+}

@@ -1,0 +1,255 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// MaxKeyID is the largest keyid; past it IssuePSK answers CodeKeyIDExhausted.
+const MaxKeyID = 9999999999
+
+// Limits of the PSK request fields, in bytes.
+const (
+	MaxTenantLen   = 128
+	MaxPSKAliasLen = 256
+)
+
+// FormatKeyID returns the canonical text of a keyid: 10 digits, zero-padded.
+func FormatKeyID(id int64) string { return fmt.Sprintf("%010d", id) }
+
+// ParseKeyID parses a keyid of 1 to 10 decimal digits, with or without
+// zero padding, to its number (≥ 1).
+func ParseKeyID(s string) (int64, error) {
+	if len(s) == 0 || len(s) > 10 {
+		return 0, errors.New("keyid must be 1 to 10 decimal digits")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, errors.New("keyid must be 1 to 10 decimal digits")
+		}
+	}
+	n, _ := strconv.ParseInt(s, 10, 64)
+	if n < 1 {
+		return 0, errors.New("keyid 0 does not exist")
+	}
+	return n, nil
+}
+
+func pskAD(keyID int64) []byte { return []byte("clm/psk/" + FormatKeyID(keyID) + "/password") }
+
+// IssuePSK implements Manager.
+func (e *Engine) IssuePSK(ctx context.Context, req IssuePSKRequest) (*PSK, error) {
+	const op = "IssuePSK"
+	switch {
+	case req.Tenant == "":
+		return nil, fieldErr(op, CodeMissing, "tenantid", "required")
+	case req.Alias == "":
+		return nil, fieldErr(op, CodeMissing, "alias", "required")
+	}
+	if err := checkText(op, "tenantid", req.Tenant, MaxTenantLen); err != nil {
+		return nil, err
+	}
+	if err := checkText(op, "alias", req.Alias, MaxPSKAliasLen); err != nil {
+		return nil, err
+	}
+	password, err := e.randomString(e.password.Length, e.password.Alphabet)
+	if err != nil {
+		return nil, errf(op, CodeSystem, "", err)
+	}
+	id, err := e.store.NextNumber(ctx, SeqKeyID)
+	if err != nil {
+		return nil, e.storeErr(op, entityNone, err)
+	}
+	if id > MaxKeyID {
+		return nil, errf(op, CodeKeyIDExhausted, "", errors.New("keyid sequence past 9999999999"))
+	}
+	sealed, err := e.sealer.Seal(ctx, []byte(password), pskAD(id))
+	if err != nil {
+		return nil, err
+	}
+	now := e.now().UTC()
+	r := &PSKRecord{
+		KeyID:     id,
+		Tenant:    req.Tenant,
+		Alias:     req.Alias,
+		Password:  sealed,
+		Status:    PSKActive,
+		CreatedAt: now,
+		ExpiresAt: now.Add(e.pskValidity),
+	}
+	if err := e.store.CreatePSK(ctx, r); err != nil {
+		return nil, e.storeErr(op, entityPSK, err)
+	}
+	return pskOf(r, Secret(password)), nil
+}
+
+func pskOf(r *PSKRecord, password Secret) *PSK {
+	return &PSK{
+		KeyID:     FormatKeyID(r.KeyID),
+		Tenant:    r.Tenant,
+		Alias:     r.Alias,
+		Password:  password,
+		Status:    r.Status,
+		CreatedAt: r.CreatedAt,
+		ExpiresAt: r.ExpiresAt,
+	}
+}
+
+// GetPSK implements Manager.
+func (e *Engine) GetPSK(ctx context.Context, keyID string) (*PSK, error) {
+	const op = "GetPSK"
+	id, err := ParseKeyID(keyID)
+	if err != nil {
+		return nil, fieldErr(op, CodeMalformed, "keyid", err.Error())
+	}
+	r, err := e.store.GetPSK(ctx, id)
+	if err != nil {
+		return nil, e.storeErr(op, entityPSK, err)
+	}
+	return e.openPSK(ctx, op, r)
+}
+
+func (e *Engine) openPSK(ctx context.Context, op string, r *PSKRecord) (*PSK, error) {
+	pw, err := e.sealer.Open(ctx, r.Password, pskAD(r.KeyID))
+	if err != nil {
+		return nil, errf(op, CodeDecrypt, "", err)
+	}
+	return pskOf(r, Secret(pw)), nil
+}
+
+// ListPSKs implements Manager.
+func (e *Engine) ListPSKs(ctx context.Context, req ListPSKsRequest) (*PSKPage, error) {
+	const op = "ListPSKs"
+	limit, err := e.limit(op, req.Limit)
+	if err != nil {
+		return nil, err
+	}
+	var after int64
+	if req.After != "" {
+		if after, err = ParseKeyID(req.After); err != nil {
+			return nil, fieldErr(op, CodeMalformed, "after", err.Error())
+		}
+	}
+	if len(req.Tenant) > MaxTenantLen {
+		return nil, fieldErr(op, CodeOutOfRange, "tenantid", "longer than 128 bytes")
+	}
+	rs, err := e.store.ListPSKs(ctx, PSKQuery{Tenant: req.Tenant, After: after, Limit: limit + 1})
+	if err != nil {
+		return nil, e.storeErr(op, entityNone, err)
+	}
+	page := &PSKPage{PSKs: make([]*PSK, 0, min(len(rs), limit))}
+	for i, r := range rs {
+		if i == limit {
+			page.Next = page.PSKs[limit-1].KeyID
+			break
+		}
+		p, err := e.openPSK(ctx, op, r)
+		if err != nil {
+			return nil, err
+		}
+		page.PSKs = append(page.PSKs, p)
+	}
+	return page, nil
+}
+
+func (e *Engine) limit(op string, n int) (int, error) {
+	switch {
+	case n == 0:
+		return e.pageSize, nil
+	case n < 0 || n > e.maxPageSize:
+		return 0, fieldErr(op, CodeOutOfRange, "limit", fmt.Sprintf("must be 1 to %d", e.maxPageSize))
+	}
+	return n, nil
+}
+
+// AuthenticatePSK implements Manager.
+func (e *Engine) AuthenticatePSK(ctx context.Context, c PSKCredentials) (*Caller, error) {
+	const op = "AuthenticatePSK"
+	if err := checkPSKFields(op, c); err != nil {
+		return nil, err
+	}
+	r, err := e.authenticate(ctx, op, c)
+	if err != nil {
+		return nil, err
+	}
+	return &Caller{KeyID: FormatKeyID(r.KeyID), Tenant: r.Tenant}, nil
+}
+
+// checkPSKFields checks the presence and form of keyid and key, the first
+// checks of every device request.
+func checkPSKFields(op string, c PSKCredentials) error {
+	switch {
+	case c.KeyID == "":
+		return fieldErr(op, CodeMissing, "keyid", "required")
+	case c.Password == "":
+		return fieldErr(op, CodeMissing, "key", "required")
+	}
+	if _, err := ParseKeyID(c.KeyID); err != nil {
+		return fieldErr(op, CodeMalformed, "keyid", err.Error())
+	}
+	if len(c.Password) > 1024 {
+		return fieldErr(op, CodeOutOfRange, "key", "longer than 1024 bytes")
+	}
+	return nil
+}
+
+// authenticate checks PSK credentials whose form checkPSKFields accepted:
+// 1204 absent, 1201 wrong password (compared in constant time), 1202
+// disabled, 1203 expired. The password is checked before the state, so the
+// state of a PSK is told only to who knows its password.
+func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) (*PSKRecord, error) {
+	id, _ := ParseKeyID(c.KeyID)
+	r, err := e.store.GetPSK(ctx, id)
+	if err != nil {
+		return nil, e.storeErr(op, entityPSK, err)
+	}
+	pw, err := e.sealer.Open(ctx, r.Password, pskAD(r.KeyID))
+	if err != nil {
+		return nil, errf(op, CodeDecrypt, "", err)
+	}
+	if subtle.ConstantTimeCompare(pw, []byte(c.Password)) != 1 {
+		return nil, errf(op, CodePasswordMismatch, "key", nil)
+	}
+	if r.Status != PSKActive {
+		return nil, errf(op, CodePSKNotActive, "", nil)
+	}
+	if !e.now().Before(r.ExpiresAt) {
+		return nil, errf(op, CodePSKExpired, "", nil)
+	}
+	return r, nil
+}
+
+// DeletePSK implements Manager.
+func (e *Engine) DeletePSK(ctx context.Context, c PSKCredentials) error {
+	const op = "DeletePSK"
+	if err := checkPSKFields(op, c); err != nil {
+		return err
+	}
+	r, err := e.authenticate(ctx, op, c)
+	if err != nil {
+		return err
+	}
+	if err := e.store.DeletePSK(ctx, r.KeyID); err != nil {
+		return e.storeErr(op, entityPSK, err)
+	}
+	return nil
+}
+
+// SetPSKStatus implements Manager.
+func (e *Engine) SetPSKStatus(ctx context.Context, keyID string, s PSKStatus) error {
+	const op = "SetPSKStatus"
+	id, err := ParseKeyID(keyID)
+	if err != nil {
+		return fieldErr(op, CodeMalformed, "keyid", err.Error())
+	}
+	if s != PSKActive && s != PSKDisabled {
+		return fieldErr(op, CodeMalformed, "status", "unknown PSK status")
+	}
+	if err := e.store.SetPSKStatus(ctx, id, s); err != nil {
+		return e.storeErr(op, entityPSK, err)
+	}
+	return nil
+}
