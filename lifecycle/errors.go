@@ -141,8 +141,9 @@ func (c Code) String() string {
 	return strconv.Itoa(int(c))
 }
 
-// Error makes a Code usable as an errors.Is target.
-func (c Code) Error() string { return "clm: " + c.String() }
+// Error makes a Code usable as an error and as an errors.Is target; its text
+// is that of String.
+func (c Code) Error() string { return c.String() }
 
 // Error is the error every Manager method returns. It carries the CLM code,
 // the operation and, where one is at fault, the request field. Its text never

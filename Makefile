@@ -1,0 +1,21 @@
+# clm — make targets. `make test` is what CI runs (through .ci/run).
+GO ?= go
+BENCHTIME ?= 1s
+
+.PHONY: test vet bench run
+
+## test: go vet, then every test with the race detector. The MariaDB and
+## PostgreSQL suites run when CLM_TEST_MYSQL_DSN / CLM_TEST_POSTGRES_DSN are set.
+test: vet
+	$(GO) test -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+## bench: every benchmark, with allocations.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+## run: the quickstart on the embedded SQLite default (clm.db here).
+run:
+	$(GO) run ./examples/quickstart -db clm.db

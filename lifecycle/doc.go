@@ -1,0 +1,64 @@
+// Package lifecycle is the engine of clm: the lifecycle of device credentials
+// (pre-shared keys, devices, X.509 certificates, symmetric keys) behind one
+// Manager interface, over a pluggable Store.
+//
+// Build a Manager from a Store and a key-encryption key, then call it:
+//
+//	store, err := sqlitestore.Open(ctx, "clm.db", nil)          // or mysqlstore, postgresstore
+//	keys, err := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: kek}) // 32 bytes, kept outside the database
+//	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys})
+//
+//	psk, err := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "tenant01", Alias: "gateways"})
+//	creds := lifecycle.PSKCredentials{KeyID: psk.KeyID, Password: psk.Password}
+//	caller, err := m.AuthenticatePSK(ctx, creds)
+//	err = m.DeletePSK(ctx, creds)
+//
+// The operations are those of the CLM WebAPI v10 protocol, which package
+// httpadapter serves over HTTP: IDInfo (PSKs), CredInfo (certificates),
+// KeyInfo (symmetric keys) and SystemStatus. Requests that a device makes
+// carry its PSKCredentials and a DeviceRequest; a device registers on its
+// first request and receives its device id and key once.
+//
+// # Tenancy
+//
+// A PSK belongs to a tenant; a device belongs to the tenant of the PSK that
+// registered it, and so do its credentials. Another tenant's device or
+// credential answers exactly as an absent one.
+//
+// # Errors
+//
+// Every error a Manager returns is an *Error carrying a CLM Code (spec §9).
+// A Code is itself an error value, so callers test with errors.Is:
+//
+//	if errors.Is(err, lifecycle.CodePasswordMismatch) { ... }
+//
+// and CodeOf(err) gives the code of any error. Checks run in a fixed order,
+// so the answer to a request is deterministic: required fields (1102),
+// formats (1103), limits (1104), then the PSK (1201–1204), then the device
+// (1701–1706), then the credential and its state. A request that fails
+// changes nothing. Error texts never contain a secret or a value of the
+// request.
+//
+// # Secrets
+//
+// PSK passwords, private keys and symmetric keys are sealed at rest with
+// AES-256-GCM under a key-encryption key (KEK) that a KeySource supplies;
+// each sealed value names its KEK version and is bound to its record, so a
+// value copied into another row does not open (CodeDecrypt). Device keys are
+// kept only as keyed hashes. Engine.Reseal moves every value to a new KEK.
+// Secret and SecretBytes never print: fmt, log/slog and encoding/json show
+// "[REDACTED]". Comparisons of secrets run in constant time.
+//
+// # Concurrency
+//
+// An Engine is safe for concurrent use, and several engines, in one process
+// or in many, may share one database: numbers come from store sequences that
+// never repeat, uniqueness is enforced by the database, and state changes
+// are compare-and-swap transitions of which exactly one wins.
+//
+// # Writing a backend
+//
+// A backend implements Store (a Tx plus Atomic, Ping and Close; the contract
+// is on the interfaces) and runs the conformance suite in package storetest
+// from its tests. Package backends/gormstore is the reference implementation.
+package lifecycle
