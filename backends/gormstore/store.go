@@ -88,6 +88,29 @@ type Store struct {
 
 var _ lifecycle.Store = (*Store)(nil)
 
+// Open opens a GORM database with dialector (configured by GormConfig),
+// sizes its connection pool to maxConns, and returns a Store on it, with the
+// schema created or upgraded. The opener packages call it.
+func Open(ctx context.Context, dialector gorm.Dialector, d Dialect, maxConns int, o *Options) (*Store, error) {
+	db, err := gorm.Open(dialector, GormConfig(o))
+	if err != nil {
+		return nil, fmt.Errorf("%sstore: %w", d.Name, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("%sstore: %w", d.Name, err)
+	}
+	sqlDB.SetMaxOpenConns(maxConns)
+	sqlDB.SetMaxIdleConns(maxConns)
+	sqlDB.SetConnMaxLifetime(time.Hour)
+	s, err := New(ctx, db, d, o)
+	if err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // New returns a Store on db, creating or upgrading the schema. db should
 // come from GormConfig; an opener does all of this.
 func New(ctx context.Context, db *gorm.DB, d Dialect, o *Options) (*Store, error) {

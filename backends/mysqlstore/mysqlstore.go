@@ -20,7 +20,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	gormmysql "gorm.io/driver/mysql"
-	"gorm.io/gorm"
 
 	"github.com/credlife/clm/backends/gormstore"
 )
@@ -44,23 +43,7 @@ func Open(ctx context.Context, dsn string, opts *gormstore.Options) (*gormstore.
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 30 * time.Second
 	}
-	db, err := gorm.Open(gormmysql.New(gormmysql.Config{DSNConfig: cfg}), gormstore.GormConfig(opts))
-	if err != nil {
-		return nil, fmt.Errorf("mysqlstore: %w", err)
-	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("mysqlstore: %w", err)
-	}
-	sqlDB.SetMaxOpenConns(32)
-	sqlDB.SetMaxIdleConns(32)
-	sqlDB.SetConnMaxLifetime(time.Hour)
-	s, err := gormstore.New(ctx, db, Dialect, opts)
-	if err != nil {
-		sqlDB.Close()
-		return nil, err
-	}
-	return s, nil
+	return gormstore.Open(ctx, gormmysql.New(gormmysql.Config{DSNConfig: cfg}), Dialect, 32, opts)
 }
 
 // Dialect is MySQL's gormstore.Dialect.

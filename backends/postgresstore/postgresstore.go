@@ -16,11 +16,9 @@ import (
 	"net"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
 
 	"github.com/credlife/clm/backends/gormstore"
 )
@@ -44,23 +42,7 @@ func Open(ctx context.Context, dsn string, opts *gormstore.Options) (*gormstore.
 			dsn += " connect_timeout=5"
 		}
 	}
-	db, err := gorm.Open(postgres.New(postgres.Config{DSN: dsn}), gormstore.GormConfig(opts))
-	if err != nil {
-		return nil, fmt.Errorf("postgresstore: %w", err)
-	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("postgresstore: %w", err)
-	}
-	sqlDB.SetMaxOpenConns(32)
-	sqlDB.SetMaxIdleConns(32)
-	sqlDB.SetConnMaxLifetime(time.Hour)
-	s, err := gormstore.New(ctx, db, Dialect, opts)
-	if err != nil {
-		sqlDB.Close()
-		return nil, err
-	}
-	return s, nil
+	return gormstore.Open(ctx, postgres.New(postgres.Config{DSN: dsn}), Dialect, 32, opts)
 }
 
 // Dialect is PostgreSQL's gormstore.Dialect.

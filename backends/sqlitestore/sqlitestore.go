@@ -19,7 +19,6 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/sqlite"
-	"gorm.io/gorm"
 
 	"github.com/credlife/clm/backends/gormstore"
 )
@@ -41,22 +40,7 @@ func Open(ctx context.Context, path string, opts *gormstore.Options) (*gormstore
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_foreign_keys", "1")
 	dsn := "file:" + path + "?" + q.Encode()
-	db, err := gorm.Open(sqlite.Open(dsn), gormstore.GormConfig(opts))
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: %w", err)
-	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: %w", err)
-	}
-	sqlDB.SetMaxOpenConns(16)
-	sqlDB.SetMaxIdleConns(16)
-	s, err := gormstore.New(ctx, db, Dialect, opts)
-	if err != nil {
-		sqlDB.Close()
-		return nil, err
-	}
-	return s, nil
+	return gormstore.Open(ctx, sqlite.Open(dsn), Dialect, 16, opts)
 }
 
 // Dialect is SQLite's gormstore.Dialect.

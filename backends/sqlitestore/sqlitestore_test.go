@@ -1,10 +1,15 @@
 package sqlitestore_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/lifecycle"
 	"github.com/credlife/clm/lifecycle/storetest"
@@ -22,4 +27,69 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(ctx context.Context, t *testing.T) (storetest.Harness, error) {
 		return harness{path: filepath.Join(t.TempDir(), "clm.db")}, nil
 	})
+}
+
+// TestLogsCarryNoValues logs every query (a 1ns slow-query threshold) and
+// checks that SQL values, which can be secrets, never reach the log.
+func TestLogsCarryNoValues(t *testing.T) {
+	ctx := context.Background()
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "clm.db"), &gormstore.Options{Logger: logger, SlowQuery: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const secret = "SECRET-VALUE-4711"
+	r := &lifecycle.PSKRecord{KeyID: 1, Tenant: "tenant-" + secret, Alias: secret, Password: []byte(secret), Status: lifecycle.PSKActive}
+	if err := s.CreatePSK(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.CreatePSK(ctx, r) // an error path too
+	if _, err := s.ListPSKs(ctx, lifecycle.PSKQuery{Tenant: "tenant-" + secret, Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "INSERT INTO") {
+		t.Fatalf("the slow-query log should hold the statements:\n%s", out)
+	}
+	if strings.Contains(out, secret) {
+		t.Fatalf("a SQL value reached the log:\n%s", out)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "clm.db")
+	s, err := sqlitestore.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DB().Exec("UPDATE clm_schema SET version = ?", gormstore.SchemaVersion+1).Error; err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := sqlitestore.Open(ctx, path, nil); err == nil || !strings.Contains(err.Error(), "newer schema") {
+		t.Fatalf("a database with a newer schema must be refused, got %v", err)
+	}
+}
+
+func TestSchemaVersionRecorded(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "clm.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var v int
+	if err := s.DB().Raw("SELECT version FROM clm_schema WHERE id = 1").Scan(&v).Error; err != nil || v != gormstore.SchemaVersion {
+		t.Fatalf("the schema version must be recorded: %d, %v", v, err)
+	}
+	var idx []string
+	s.DB().Raw("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'clm_%'").Scan(&idx)
+	for _, want := range []string{"clm_psks_tenant_keyid", "clm_devices_tenant_name", "clm_credentials_ca_serial", "clm_credentials_ca_state", "clm_bindings_unique"} {
+		if !strings.Contains(strings.Join(idx, ","), want) {
+			t.Errorf("index %s missing: %v", want, idx)
+		}
+	}
 }
