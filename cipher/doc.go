@@ -1,12 +1,13 @@
-// Package cipher will hold the symmetric key types of clm (AES-128/192/256
-// and TWINE-80/128) with their generation and parsing; the TWINE block cipher
-// itself will live in cipher/twine, shaped like crypto/aes.
+// Package cipher holds the symmetric key types of clm: AES with 128-, 192-
+// or 256-bit keys and TWINE with 80- or 128-bit keys, as typed values that
+// parse and print, with key generation from a CSPRNG and the crypto/cipher
+// Block of a key.
 //
-// Mind the name: this package is not crypto/cipher. Import it under another
-// name where both are used, for example
+// Mind the name: this package is not crypto/cipher. Where both are used,
+// import this one under another name:
 //
 //	import clmcipher "github.com/credlife/clm/cipher"
 //
-// It is empty for now: the symmetric-key lifecycle is not implemented yet,
-// and the engine's key methods answer lifecycle.ErrNotImplemented.
+// The TWINE block cipher itself is in package cipher/twine, shaped like
+// crypto/aes.
 package cipher
