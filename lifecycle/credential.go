@@ -2,10 +2,9 @@ package lifecycle
 
 import "context"
 
-// The certificate and symmetric-key operations are designed (their request
-// and result types are final in shape) but not implemented by this version
-// of the engine: each answers an *Error with CodeSystem wrapping
-// ErrNotImplemented.
+// The certificate operations are designed (their request and result types
+// are final in shape) but not implemented by this version of the engine:
+// each answers an *Error with CodeSystem wrapping ErrNotImplemented.
 
 func notImplemented(op string) error { return errf(op, CodeSystem, "", ErrNotImplemented) }
 
@@ -37,24 +36,4 @@ func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateReq
 // CRL implements Manager; not implemented yet.
 func (e *Engine) CRL(ctx context.Context, ca string) (*CRL, error) {
 	return nil, notImplemented("CRL")
-}
-
-// CreateKey implements Manager; not implemented yet.
-func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (*KeyResult, error) {
-	return nil, notImplemented("CreateKey")
-}
-
-// GetKey implements Manager; not implemented yet.
-func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (*KeyResult, error) {
-	return nil, notImplemented("GetKey")
-}
-
-// RotateKey implements Manager; not implemented yet.
-func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (*KeyResult, error) {
-	return nil, notImplemented("RotateKey")
-}
-
-// DeleteKey implements Manager; not implemented yet.
-func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (*DeleteKeyResult, error) {
-	return nil, notImplemented("DeleteKey")
 }

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Limits of the device fields, in bytes (spec §5).
@@ -30,18 +29,6 @@ const (
 
 func deviceKeyAD(tenant, id string) []byte {
 	return []byte("clm/device/" + strconv.Itoa(len(tenant)) + "/" + tenant + "/" + id + "/key")
-}
-
-// checkText checks a text field: valid UTF-8 without NUL (else
-// CodeMalformed), at most max bytes (else CodeOutOfRange).
-func checkText(op, field, v string, max int) error {
-	if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-		return fieldErr(op, CodeMalformed, field, "not valid UTF-8 text")
-	}
-	if len(v) > max {
-		return fieldErr(op, CodeOutOfRange, field, "longer than "+strconv.Itoa(max)+" bytes")
-	}
-	return nil
 }
 
 // ParseIPAddress parses IPv4 or IPv6 text (no zone) and returns its
@@ -95,67 +82,33 @@ type deviceRules struct {
 	nameRequired bool // a registration needs a name (else the ID names it)
 }
 
-// checkDevice validates the device part of a request (formats, then
-// limits) and returns it normalised.
-func (e *Engine) checkDevice(op string, d DeviceRequest, rules deviceRules) (DeviceRequest, error) {
-	if d.ID == "" && !rules.mayRegister {
-		return d, fieldErr(op, CodeMissing, "deviceid", "required")
-	}
-	if d.ID == "" && rules.nameRequired && d.Name == "" {
-		return d, fieldErr(op, CodeMissing, "devicename", "required")
-	}
-	if d.ID != "" && e.requireDevKey && d.Key == "" {
-		return d, fieldErr(op, CodeMissing, "devicekey", "required")
-	}
-	// formats
-	for _, f := range []struct{ name, v string }{{"deviceid", d.ID}, {"devicename", d.Name}, {"devicekey", string(d.Key)}} {
-		if !utf8.ValidString(f.v) || strings.IndexByte(f.v, 0) >= 0 {
-			return d, fieldErr(op, CodeMalformed, f.name, "not valid UTF-8 text")
-		}
-	}
+// device checks the device part of a request (presence, formats, limits)
+// and returns it normalised.
+func (c *check) device(d DeviceRequest, rules deviceRules, requireKey bool) DeviceRequest {
+	c.require("deviceid", d.ID != "" || rules.mayRegister)
+	c.require("devicename", d.ID != "" || !rules.nameRequired || d.Name != "")
+	c.require("devicekey", d.ID == "" || !requireKey || d.Key != "")
+	c.text("deviceid", d.ID, MaxDeviceIDLen)
+	c.text("devicename", d.Name, MaxDeviceNameLen)
+	c.text("devicekey", string(d.Key), 1024)
 	if d.IPAddress != "" {
 		ip, err := ParseIPAddress(d.IPAddress)
-		if err != nil {
-			return d, fieldErr(op, CodeMalformed, "ipaddress", err.Error())
-		}
+		c.format("ipaddress", err == nil, "not an IPv4 or IPv6 address")
 		d.IPAddress = ip
 	}
 	if d.MACAddress != "" {
 		mac, err := ParseMACAddress(d.MACAddress)
-		if err != nil {
-			return d, fieldErr(op, CodeMalformed, "macaddress", err.Error())
-		}
+		c.format("macaddress", err == nil, "not a MAC address")
 		d.MACAddress = mac
 	}
 	for k, v := range d.ExtData {
-		if k == "" {
-			return d, fieldErr(op, CodeMalformed, "ext_data", "empty name")
-		}
-		if !utf8.ValidString(k) || !utf8.ValidString(v) || strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0 {
-			return d, fieldErr(op, CodeMalformed, "ext_data", "not valid UTF-8 text")
-		}
+		c.format("ext_data", k != "", "empty name")
+		c.text("ext_data", k, MaxExtDataNameLen)
+		c.text("ext_data", v, MaxExtDataValueLen)
 	}
-	// limits
-	switch {
-	case len(d.ID) > MaxDeviceIDLen:
-		return d, fieldErr(op, CodeOutOfRange, "deviceid", "too long")
-	case len(d.Name) > MaxDeviceNameLen:
-		return d, fieldErr(op, CodeOutOfRange, "devicename", "longer than 256 bytes")
-	case len(d.Key) > 1024:
-		return d, fieldErr(op, CodeOutOfRange, "devicekey", "too long")
-	case len(d.ExtData) > MaxExtDataEntries:
-		return d, fieldErr(op, CodeOutOfRange, "ext_data", "more than 64 entries")
-	}
-	for k, v := range d.ExtData {
-		if len(k) > MaxExtDataNameLen {
-			return d, fieldErr(op, CodeOutOfRange, "ext_data", "a name longer than 128 bytes")
-		}
-		if len(v) > MaxExtDataValueLen {
-			return d, fieldErr(op, CodeOutOfRange, "ext_data", "a value longer than 256 bytes")
-		}
-	}
+	c.limit("ext_data", len(d.ExtData) <= MaxExtDataEntries, "more than 64 entries")
 	d.ExtData = maps.Clone(d.ExtData)
-	return d, nil
+	return d
 }
 
 // resolveDevice finds or registers the device of a request whose fields
@@ -275,11 +228,10 @@ func deviceOf(r *DeviceRecord) *Device {
 // EnrollDevice implements Manager. A registration needs a device name.
 func (e *Engine) EnrollDevice(ctx context.Context, req EnrollDeviceRequest) (*DeviceResult, error) {
 	const op = "EnrollDevice"
-	if err := checkPSKFields(op, req.PSK); err != nil {
-		return nil, err
-	}
-	d, err := e.checkDevice(op, req.Device, deviceRules{mayRegister: true, nameRequired: true})
-	if err != nil {
+	c := newCheck(op)
+	c.psk(req.PSK)
+	d := c.device(req.Device, deviceRules{mayRegister: true, nameRequired: true}, e.requireDevKey)
+	if err := c.err(); err != nil {
 		return nil, err
 	}
 	caller, err := e.authenticate(ctx, op, req.PSK)

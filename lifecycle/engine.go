@@ -34,6 +34,9 @@ type Options struct {
 	// when zero.
 	Password PasswordPolicy
 
+	// KeyValidity is how long a symmetric key stays valid; 10 years when 0.
+	KeyValidity time.Duration
+
 	// DeviceValidity is how long a registered device stays valid; never
 	// expires when 0.
 	DeviceValidity time.Duration
@@ -85,6 +88,7 @@ type Engine struct {
 
 	pskValidity    time.Duration
 	password       PasswordPolicy
+	keyValidity    time.Duration
 	deviceValidity time.Duration
 	requireDevKey  bool
 	pageSize       int
@@ -112,6 +116,7 @@ func New(store Store, opts *Options) (*Engine, error) {
 		log:            o.Logger,
 		pskValidity:    o.PSKValidity,
 		password:       o.Password,
+		keyValidity:    o.KeyValidity,
 		deviceValidity: o.DeviceValidity,
 		requireDevKey:  o.RequireDeviceKey,
 		pageSize:       o.PageSize,
@@ -129,7 +134,10 @@ func New(store Store, opts *Options) (*Engine, error) {
 	if e.pskValidity == 0 {
 		e.pskValidity = 10 * 365 * 24 * time.Hour
 	}
-	if e.pskValidity < 0 || e.deviceValidity < 0 {
+	if e.keyValidity == 0 {
+		e.keyValidity = 10 * 365 * 24 * time.Hour
+	}
+	if e.pskValidity < 0 || e.deviceValidity < 0 || e.keyValidity < 0 {
 		return nil, errf("New", CodeConfigInvalid, "", errors.New("negative validity"))
 	}
 	if e.password == (PasswordPolicy{}) {

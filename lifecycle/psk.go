@@ -43,16 +43,12 @@ func pskAD(keyID int64) []byte { return []byte("clm/psk/" + FormatKeyID(keyID) +
 // IssuePSK implements Manager.
 func (e *Engine) IssuePSK(ctx context.Context, req IssuePSKRequest) (*PSK, error) {
 	const op = "IssuePSK"
-	switch {
-	case req.Tenant == "":
-		return nil, fieldErr(op, CodeMissing, "tenantid", "required")
-	case req.Alias == "":
-		return nil, fieldErr(op, CodeMissing, "alias", "required")
-	}
-	if err := checkText(op, "tenantid", req.Tenant, MaxTenantLen); err != nil {
-		return nil, err
-	}
-	if err := checkText(op, "alias", req.Alias, MaxPSKAliasLen); err != nil {
+	c := newCheck(op)
+	c.require("tenantid", req.Tenant != "")
+	c.require("alias", req.Alias != "")
+	c.text("tenantid", req.Tenant, MaxTenantLen)
+	c.text("alias", req.Alias, MaxPSKAliasLen)
+	if err := c.err(); err != nil {
 		return nil, err
 	}
 	password, err := e.randomString(e.password.Length, e.password.Alphabet)
@@ -178,22 +174,12 @@ func (e *Engine) AuthenticatePSK(ctx context.Context, c PSKCredentials) (*Caller
 	return &Caller{KeyID: FormatKeyID(r.KeyID), Tenant: r.Tenant}, nil
 }
 
-// checkPSKFields checks the presence and form of keyid and key, the first
-// checks of every device request.
-func checkPSKFields(op string, c PSKCredentials) error {
-	switch {
-	case c.KeyID == "":
-		return fieldErr(op, CodeMissing, "keyid", "required")
-	case c.Password == "":
-		return fieldErr(op, CodeMissing, "key", "required")
-	}
-	if _, err := ParseKeyID(c.KeyID); err != nil {
-		return fieldErr(op, CodeMalformed, "keyid", err.Error())
-	}
-	if len(c.Password) > 1024 {
-		return fieldErr(op, CodeOutOfRange, "key", "longer than 1024 bytes")
-	}
-	return nil
+// checkPSKFields checks the keyid and key of a request that has no other
+// fields.
+func checkPSKFields(op string, p PSKCredentials) error {
+	c := newCheck(op)
+	c.psk(p)
+	return c.err()
 }
 
 // authenticate checks PSK credentials whose form checkPSKFields accepted:

@@ -120,6 +120,13 @@ func (s CredentialState) String() string {
 	return "CredentialState(" + strconv.Itoa(int(s)) + ")"
 }
 
+// CRL reason codes (RFC 5280 §5.3.1) the engine records on transitions.
+const (
+	ReasonUnspecified   = 0
+	ReasonKeyCompromise = 1
+	ReasonSuperseded    = 4
+)
+
 // PSKRecord is a PSK as a Store keeps it. Password is sealed.
 type PSKRecord struct {
 	KeyID     int64 // 1 … 9999999999
@@ -292,8 +299,10 @@ type Tx interface {
 	// succeeds. ErrNotFound if the credential is absent.
 	TransitionCredential(ctx context.Context, t Transition) error
 
-	// CreateBinding records a binding; ErrExists if that exact binding exists.
-	CreateBinding(ctx context.Context, r *BindingRecord) error
+	// PutBinding records a binding. Recording one that exists already
+	// (same tenant, device, keynumber and path) changes nothing and is not
+	// an error, also when two calls race.
+	PutBinding(ctx context.Context, r *BindingRecord) error
 	// ListBindings returns the bindings of a credential to a device, oldest
 	// first.
 	ListBindings(ctx context.Context, tenant, deviceID string, keyNumber int64) ([]*BindingRecord, error)

@@ -263,8 +263,10 @@ func (o *ops) missingOrConflict(ctx context.Context, model any, where string, ar
 	return fmt.Errorf("gormstore: %w", lifecycle.ErrConflict)
 }
 
-func (o *ops) CreateBinding(ctx context.Context, r *lifecycle.BindingRecord) error {
-	return o.s.wrap(o.with(ctx).Create(toBindingRow(r)).Error)
+func (o *ops) PutBinding(ctx context.Context, r *lifecycle.BindingRecord) error {
+	// ON CONFLICT DO NOTHING, not a failed INSERT: in PostgreSQL a failed
+	// statement would abort the surrounding transaction.
+	return o.s.wrap(o.with(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(toBindingRow(r)).Error)
 }
 
 func (o *ops) ListBindings(ctx context.Context, tenant, deviceID string, keyNumber int64) ([]*lifecycle.BindingRecord, error) {

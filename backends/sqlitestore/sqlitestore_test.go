@@ -3,6 +3,10 @@ package sqlitestore_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -90,6 +94,56 @@ func TestSchemaVersionRecorded(t *testing.T) {
 	for _, want := range []string{"clm_psks_tenant_keyid", "clm_devices_tenant_name", "clm_credentials_ca_serial", "clm_credentials_ca_state", "clm_bindings_unique"} {
 		if !strings.Contains(strings.Join(idx, ","), want) {
 			t.Errorf("index %s missing: %v", want, idx)
+		}
+	}
+}
+
+// TestNoPlaintextAtRest scans the raw database file for the secrets the
+// engine handed out: PSK passwords, device keys and symmetric keys must not
+// appear in it, in binary, hex or base64.
+func TestNoPlaintextAtRest(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "clm.db")
+	s, err := sqlitestore.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: bytes.Repeat([]byte{7}, 32)})
+	m, err := lifecycle.New(s, &lifecycle.Options{Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secrets [][]byte
+	for i := range 5 {
+		p, err := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds := lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}
+		secrets = append(secrets, []byte(p.Password.Reveal()))
+		for _, kt := range []string{"AES", "TWINE"} {
+			k, err := m.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: fmt.Sprint(kt, i)},
+				Alias: "k", KeyType: kt, KeyPath: "/tmp/key", Path: "/k"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			secrets = append(secrets, k.Key.Reveal(), []byte(k.Device.Key.Reveal()))
+		}
+	}
+	s.Close()
+	var raw []byte
+	for _, f := range []string{path, path + "-wal"} {
+		b, _ := os.ReadFile(f)
+		raw = append(raw, b...)
+	}
+	if !bytes.Contains(raw, []byte("TWINE4")) {
+		t.Fatal("the scan must see the stored rows (a device name is missing)")
+	}
+	for _, sec := range secrets {
+		for _, form := range [][]byte{sec, []byte(hex.EncodeToString(sec)), []byte(strings.ToUpper(hex.EncodeToString(sec))), []byte(base64.StdEncoding.EncodeToString(sec))} {
+			if bytes.Contains(raw, form) {
+				t.Fatalf("a secret is stored in plain text (%d bytes)", len(sec))
+			}
 		}
 	}
 }

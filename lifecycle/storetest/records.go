@@ -31,7 +31,7 @@ func allCases() []testCase {
 		{"Credential/ListPaging", testCredentialList},
 		{"Credential/Transition", testCredentialTransition},
 		{"Credential/ConcurrentTransitions", testCredentialConcurrentTransitions},
-		{"Binding/CreateList", testBindingCreateList},
+		{"Binding/PutList", testBindingCreateList},
 		{"Sequence/StartsAtOneAndIncrements", testSequenceBasic},
 		{"Sequence/ConcurrentGoroutines", testSequenceGoroutines},
 		{"Sequence/TwoHandles", testSequenceTwoHandles},
@@ -50,6 +50,10 @@ func allCases() []testCase {
 		{"Engine/DeviceChecks", testEngineDeviceChecks},
 		{"Engine/Reseal", testEngineReseal},
 		{"Engine/ConcurrentIssue", testEngineConcurrentIssue},
+		{"Engine/KeyFlow", testEngineKeyFlow},
+		{"Engine/KeyChecks", testEngineKeyChecks},
+		{"Engine/KeySealedAtRest", testEngineKeySealed},
+		{"Engine/ConcurrentKeyRotation", testEngineConcurrentKeyRotation},
 	}
 }
 
@@ -483,12 +487,20 @@ func testBindingCreateList(e *env) {
 	b := func(dev string, n int64, path string) *lifecycle.BindingRecord {
 		return &lifecycle.BindingRecord{Tenant: "t1", DeviceID: dev, KeyNumber: n, Path: path, CreatedAt: t0}
 	}
-	e.must(s.CreateBinding(e.ctx, b("d1", 1, "/etc/a.pem")), "CreateBinding")
-	e.must(s.CreateBinding(e.ctx, b("d1", 1, long)), "CreateBinding with a 1024-byte path")
-	e.must(s.CreateBinding(e.ctx, b("d1", 2, "/etc/a.pem")), "the same path for another credential")
-	e.must(s.CreateBinding(e.ctx, b("d2", 1, "/etc/a.pem")), "the same credential on another device")
-	e.wantErr(s.CreateBinding(e.ctx, b("d1", 1, "/etc/a.pem")), lifecycle.ErrExists, "an existing binding")
-	e.must(s.CreateBinding(e.ctx, b("d1", 1, "/etc/A.pem")), "paths compare case-sensitively")
+	e.must(s.PutBinding(e.ctx, b("d1", 1, "/etc/a.pem")), "CreateBinding")
+	e.must(s.PutBinding(e.ctx, b("d1", 1, long)), "CreateBinding with a 1024-byte path")
+	e.must(s.PutBinding(e.ctx, b("d1", 2, "/etc/a.pem")), "the same path for another credential")
+	e.must(s.PutBinding(e.ctx, b("d2", 1, "/etc/a.pem")), "the same credential on another device")
+	e.must(s.PutBinding(e.ctx, b("d1", 1, "/etc/a.pem")), "putting an existing binding again is not an error")
+	e.must(s.Atomic(e.ctx, func(tx lifecycle.Tx) error {
+		if err := tx.PutBinding(e.ctx, b("d1", 1, "/etc/a.pem")); err != nil {
+			return err
+		}
+		// the transaction must still work after the no-op
+		_, err := tx.ListBindings(e.ctx, "t1", "d1", 1)
+		return err
+	}), "an existing binding put again inside a transaction")
+	e.must(s.PutBinding(e.ctx, b("d1", 1, "/etc/A.pem")), "paths compare case-sensitively")
 	got, err := s.ListBindings(e.ctx, "t1", "d1", 1)
 	e.must(err, "ListBindings")
 	var paths []string

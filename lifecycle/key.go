@@ -1,0 +1,383 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+
+	clmcipher "github.com/credlife/clm/cipher"
+)
+
+// Limits of the symmetric-key fields (spec §7).
+const (
+	MaxKeyAliasLen   = 64
+	DefaultKeyLength = 128
+)
+
+// keyLengths are every key length of every algorithm: a length outside it
+// is out of range whatever the key type.
+var keyLengths = map[int]bool{80: true, 128: true, 192: true, 256: true}
+
+// CreateKey implements Manager.
+func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (*KeyResult, error) {
+	const op = "CreateKey"
+	c := newCheck(op)
+	c.psk(req.PSK)
+	d := c.device(req.Device, deviceRules{mayRegister: true}, e.requireDevKey)
+	c.require("alias", req.Alias != "")
+	c.require("keytype", req.KeyType != "")
+	c.require("keyfilepath", req.KeyPath != "")
+	c.require("commonkeyfilepath", req.Path != "")
+	alg, algErr := clmcipher.ParseAlgorithm(req.KeyType)
+	c.format("keytype", req.KeyType == "" || algErr == nil, "must be AES or TWINE")
+	c.text("alias", req.Alias, MaxKeyAliasLen)
+	c.text("keyfilepath", req.KeyPath, MaxPathLen)
+	c.text("commonkeyfilepath", req.Path, MaxPathLen)
+	bits := req.KeyLength
+	if bits == 0 {
+		bits = DefaultKeyLength
+	}
+	kt, ktErr := clmcipher.NewKeyType(alg, bits)
+	c.limit("keylength", algErr != nil || ktErr == nil, "not a key length of the key type")
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	caller, err := e.authenticate(ctx, op, req.PSK)
+	if err != nil {
+		return nil, err
+	}
+	key, sealed, kn, err := e.newKey(ctx, op, kt)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now().UTC()
+	rec := &CredentialRecord{
+		KeyNumber: kn,
+		Tenant:    caller.Tenant,
+		Kind:      KindSymmetricKey,
+		State:     StateValid,
+		Alias:     req.Alias,
+		KeyType:   kt.Algorithm.String(),
+		KeyLength: kt.Bits,
+		Secret:    sealed,
+		NotBefore: now,
+		NotAfter:  now.Add(e.keyValidity),
+		CreatedAt: now,
+	}
+	var dev *DeviceResult
+	err = e.store.Atomic(ctx, func(tx Tx) error {
+		var err error
+		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
+			return err
+		}
+		if err := tx.CreateCredential(ctx, rec); err != nil {
+			return err
+		}
+		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: kn, Path: req.Path, CreatedAt: now})
+	})
+	if err != nil {
+		return nil, e.storeErr(op, entityKey, err)
+	}
+	return keyResult(dev, rec, key), nil
+}
+
+// newKey generates a key of type kt, allocates its keynumber and seals it.
+func (e *Engine) newKey(ctx context.Context, op string, kt clmcipher.KeyType) (SecretBytes, []byte, int64, error) {
+	key, err := clmcipher.GenerateKey(e.rand, kt)
+	if err != nil {
+		return nil, nil, 0, errf(op, CodeCryptoFailed, "", err)
+	}
+	kn, err := e.store.NextNumber(ctx, SeqKeyNumber)
+	if err != nil {
+		return nil, nil, 0, e.storeErr(op, entityNone, err)
+	}
+	sealed, err := e.sealer.Seal(ctx, key, credentialAD(kn))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return SecretBytes(key), sealed, kn, nil
+}
+
+func keyResult(dev *DeviceResult, r *CredentialRecord, key SecretBytes) *KeyResult {
+	return &KeyResult{
+		Device:    dev,
+		KeyNumber: r.KeyNumber,
+		Alias:     r.Alias,
+		KeyType:   r.KeyType,
+		KeyLength: r.KeyLength,
+		Key:       key,
+		ExpiresAt: r.NotAfter,
+	}
+}
+
+// lookupKey reads a symmetric key of the tenant: absent, of another
+// tenant, not a key, or deleted all answer notFound.
+func (e *Engine) lookupKey(ctx context.Context, tx Tx, op, tenant string, kn int64, notFound Code, field string) (*CredentialRecord, error) {
+	r, err := tx.GetCredential(ctx, kn)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, errf(op, notFound, field, nil)
+	case err != nil:
+		return nil, err
+	case r.Tenant != tenant || r.Kind != KindSymmetricKey || r.State == StateDeleted:
+		return nil, errf(op, notFound, field, nil)
+	}
+	return r, nil
+}
+
+// checkBound answers code unless the device holds credential kn at path.
+func (e *Engine) checkBound(ctx context.Context, tx Tx, op, tenant, deviceID string, kn int64, path string, code Code) error {
+	bs, err := tx.ListBindings(ctx, tenant, deviceID, kn)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if b.Path == path {
+			return nil
+		}
+	}
+	return errf(op, code, "filepath", nil)
+}
+
+func (e *Engine) openKey(ctx context.Context, op string, r *CredentialRecord) (SecretBytes, error) {
+	key, err := e.sealer.Open(ctx, r.Secret, credentialAD(r.KeyNumber))
+	if err != nil {
+		return nil, errf(op, CodeDecrypt, "", err)
+	}
+	return SecretBytes(key), nil
+}
+
+// GetKey implements Manager.
+func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (*KeyResult, error) {
+	const op = "GetKey"
+	c := newCheck(op)
+	c.psk(req.PSK)
+	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
+	c.number("keynumber", req.KeyNumber, true)
+	c.require("filepath", req.Path != "")
+	c.text("filepath", req.Path, MaxPathLen)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	caller, err := e.authenticate(ctx, op, req.PSK)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		dev *DeviceResult
+		rec *CredentialRecord
+	)
+	err = e.store.Atomic(ctx, func(tx Tx) error {
+		var err error
+		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
+			return err
+		}
+		if rec, err = e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber"); err != nil {
+			return err
+		}
+		if rec.State != StateValid {
+			return errf(op, CodeKeyUpdated, "keynumber", nil)
+		}
+		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: rec.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()})
+	})
+	if err != nil {
+		return nil, e.storeErr(op, entityKey, err)
+	}
+	key, err := e.openKey(ctx, op, rec)
+	if err != nil {
+		return nil, err
+	}
+	return keyResult(dev, rec, key), nil
+}
+
+// RotateKey implements Manager. Checks after the device: 1501 no such key,
+// 1503 not bound to the device at filepath, 1504 already updated; when
+// adopting, 1502 no such new key, 1505 not active, 1506 expired, 1507 of
+// another algorithm; when generating, 1104 for a length the algorithm does
+// not have. Of concurrent rotations of one key exactly one succeeds; the
+// others answer 1504.
+func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (*KeyResult, error) {
+	const op = "RotateKey"
+	c := newCheck(op)
+	c.psk(req.PSK)
+	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
+	c.number("keynumber", req.KeyNumber, true)
+	c.number("newkeynumber", req.NewKeyNumber, false)
+	c.require("filepath", req.Path != "")
+	c.format("newkeynumber", req.NewKeyNumber == 0 || req.NewKeyNumber != req.KeyNumber, "must differ from keynumber")
+	c.text("filepath", req.Path, MaxPathLen)
+	c.text("newfilepath", req.NewPath, MaxPathLen)
+	c.text("alias", req.Alias, MaxKeyAliasLen)
+	c.limit("keylength", req.KeyLength == 0 || keyLengths[req.KeyLength], "not a key length of any key type")
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	newPath := req.NewPath
+	if newPath == "" {
+		newPath = req.Path
+	}
+	caller, err := e.authenticate(ctx, op, req.PSK)
+	if err != nil {
+		return nil, err
+	}
+
+	// A new key is generated before the transaction, which may run more
+	// than once. Its type comes from a first, unchecked read of the old key;
+	// the transaction checks everything again.
+	var (
+		fresh  SecretBytes
+		sealed []byte
+		kn     int64
+		kt     clmcipher.KeyType
+	)
+	if req.NewKeyNumber == 0 {
+		if old, err := e.store.GetCredential(ctx, req.KeyNumber); err == nil && old.Kind == KindSymmetricKey && old.Tenant == caller.Tenant {
+			alg, _ := clmcipher.ParseAlgorithm(old.KeyType)
+			bits := old.KeyLength
+			if req.KeyLength != 0 {
+				bits = req.KeyLength
+			}
+			if kt, err = clmcipher.NewKeyType(alg, bits); err == nil {
+				if fresh, sealed, kn, err = e.newKey(ctx, op, kt); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+
+	var (
+		dev    *DeviceResult
+		result *CredentialRecord
+	)
+	now := e.now().UTC()
+	err = e.store.Atomic(ctx, func(tx Tx) error {
+		var err error
+		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
+			return err
+		}
+		old, err := e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber")
+		if err != nil {
+			return err
+		}
+		if err := e.checkBound(ctx, tx, op, caller.Tenant, dev.Device.ID, old.KeyNumber, req.Path, CodeKeyNotBound); err != nil {
+			return err
+		}
+		if old.State != StateValid {
+			return errf(op, CodeKeyUpdated, "keynumber", nil)
+		}
+		if req.NewKeyNumber != 0 {
+			adopted, err := e.lookupKey(ctx, tx, op, caller.Tenant, req.NewKeyNumber, CodeNewKeyNotFound, "newkeynumber")
+			switch {
+			case err != nil:
+				return err
+			case adopted.State != StateValid:
+				return errf(op, CodeNewKeyNotActive, "newkeynumber", nil)
+			case !now.Before(adopted.NotAfter):
+				return errf(op, CodeNewKeyExpired, "newkeynumber", nil)
+			case adopted.KeyType != old.KeyType:
+				return errf(op, CodeNewKeyTypeMismatch, "newkeynumber", nil)
+			}
+			result = adopted
+		} else {
+			if fresh == nil || kt.Algorithm.String() != old.KeyType {
+				return fieldErr(op, CodeOutOfRange, "keylength", "not a key length of the key type")
+			}
+			alias := req.Alias
+			if alias == "" {
+				alias = old.Alias
+			}
+			result = &CredentialRecord{
+				KeyNumber: kn,
+				Tenant:    caller.Tenant,
+				Kind:      KindSymmetricKey,
+				State:     StateValid,
+				Alias:     alias,
+				KeyType:   kt.Algorithm.String(),
+				KeyLength: kt.Bits,
+				Secret:    sealed,
+				NotBefore: now,
+				NotAfter:  now.Add(e.keyValidity),
+				CreatedAt: now,
+			}
+			if err := tx.CreateCredential(ctx, result); err != nil {
+				return err
+			}
+		}
+		err = tx.TransitionCredential(ctx, Transition{
+			KeyNumber: old.KeyNumber, From: StateValid, To: StateSuperseded,
+			At: now, Reason: ReasonSuperseded, ReplacedBy: result.KeyNumber,
+		})
+		if err != nil {
+			return err
+		}
+		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: result.KeyNumber, Path: newPath, CreatedAt: now})
+	})
+	if err != nil {
+		return nil, e.storeErr(op, entityKey, err)
+	}
+	key := fresh
+	if req.NewKeyNumber != 0 {
+		if key, err = e.openKey(ctx, op, result); err != nil {
+			return nil, err
+		}
+	}
+	return keyResult(dev, result, key), nil
+}
+
+// DeleteKey implements Manager. Checks after the device: 1501 no such key,
+// 1503 not bound at filepath, 1504 already updated, 1508 commonkey does not
+// match (compared in constant time). The sealed key is erased from the
+// store.
+func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (*DeleteKeyResult, error) {
+	const op = "DeleteKey"
+	c := newCheck(op)
+	c.psk(req.PSK)
+	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
+	c.number("keynumber", req.KeyNumber, true)
+	c.require("commonkey", len(req.Key) > 0)
+	c.require("filepath", req.Path != "")
+	c.text("filepath", req.Path, MaxPathLen)
+	c.limit("commonkey", len(req.Key) <= 64, "longer than any key")
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	caller, err := e.authenticate(ctx, op, req.PSK)
+	if err != nil {
+		return nil, err
+	}
+	var dev *DeviceResult
+	err = e.store.Atomic(ctx, func(tx Tx) error {
+		var err error
+		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
+			return err
+		}
+		old, err := e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber")
+		if err != nil {
+			return err
+		}
+		if err := e.checkBound(ctx, tx, op, caller.Tenant, dev.Device.ID, old.KeyNumber, req.Path, CodeKeyNotBound); err != nil {
+			return err
+		}
+		if old.State != StateValid {
+			return errf(op, CodeKeyUpdated, "keynumber", nil)
+		}
+		stored, err := e.openKey(ctx, op, old)
+		if err != nil {
+			return err
+		}
+		match := subtle.ConstantTimeCompare(stored, req.Key) == 1
+		clear(stored)
+		if !match {
+			return errf(op, CodeCommonKeyMismatch, "commonkey", nil)
+		}
+		err = tx.TransitionCredential(ctx, Transition{KeyNumber: old.KeyNumber, From: StateValid, To: StateDeleted, At: e.now().UTC()})
+		if err != nil {
+			return err
+		}
+		return tx.ReplaceSealed(ctx, SealedValue{Kind: SealedCredentialSecret, ID: old.KeyNumber, Value: old.Secret}, nil)
+	})
+	if err != nil {
+		return nil, e.storeErr(op, entityKey, err)
+	}
+	return &DeleteKeyResult{Device: dev, KeyNumber: req.KeyNumber}, nil
+}
