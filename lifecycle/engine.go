@@ -44,6 +44,24 @@ type Options struct {
 	// names a device ID (spec §2.4); when false it is checked only if given.
 	RequireDeviceKey bool
 
+	// CAs are the certificate authorities that issue certificates, each
+	// under its Name (the protocol's catype; "CA" is reserved for CA
+	// certificates themselves). The first is the default, whose certificate
+	// certmode "caonly" returns. Without CAs the certificate operations
+	// answer CodeCANameInvalid.
+	CAs []CA
+	// CertKeyType is the key type of issued certificates when a request
+	// names none; EC-P256 when "".
+	CertKeyType CertKeyType
+	// CertValidity is how long an issued certificate is valid; 365 days when 0.
+	CertValidity time.Duration
+	// CRLValidity is the time from a CRL's thisUpdate to its nextUpdate; 24
+	// hours when 0.
+	CRLValidity time.Duration
+	// LegacyPKCS12 makes PKCS#12 files with 3DES and SHA-1 (LegacyDES), for
+	// old devices; by default they use AES-256 and PBKDF2-SHA256 (Modern2023).
+	LegacyPKCS12 bool
+
 	// PageSize is the default page size of the List methods (100 when 0);
 	// MaxPageSize bounds what a caller may ask (1000 when 0).
 	PageSize    int
@@ -93,6 +111,13 @@ type Engine struct {
 	requireDevKey  bool
 	pageSize       int
 	maxPageSize    int
+
+	cas          map[string]CA
+	caList       []CA
+	certKeyType  CertKeyType
+	certValidity time.Duration
+	crlValidity  time.Duration
+	legacyP12    bool
 }
 
 var _ Manager = (*Engine)(nil)
@@ -154,6 +179,31 @@ func New(store Store, opts *Options) (*Engine, error) {
 	}
 	if e.pageSize < 0 || e.maxPageSize < 0 || e.pageSize > e.maxPageSize {
 		return nil, errf("New", CodeConfigInvalid, "", errors.New("page sizes must satisfy 0 < PageSize ≤ MaxPageSize"))
+	}
+	e.certKeyType, e.certValidity, e.crlValidity, e.legacyP12 = o.CertKeyType, o.CertValidity, o.CRLValidity, o.LegacyPKCS12
+	if e.certKeyType == "" {
+		e.certKeyType = KeyECP256
+	}
+	if !e.certKeyType.Valid() {
+		return nil, errf("New", CodeConfigInvalid, "", fmt.Errorf("unknown certificate key type %q", e.certKeyType))
+	}
+	if e.certValidity == 0 {
+		e.certValidity = 365 * 24 * time.Hour
+	}
+	if e.crlValidity == 0 {
+		e.crlValidity = 24 * time.Hour
+	}
+	if e.certValidity < 0 || e.crlValidity < 0 {
+		return nil, errf("New", CodeConfigInvalid, "", errors.New("negative validity"))
+	}
+	e.cas = make(map[string]CA, len(o.CAs))
+	for _, ca := range o.CAs {
+		name := ca.Name()
+		if name == "" || name == CANameCA || e.cas[name] != nil {
+			return nil, errf("New", CodeConfigInvalid, "", fmt.Errorf("CA name %q is empty, reserved or repeated", name))
+		}
+		e.cas[name] = ca
+		e.caList = append(e.caList, ca)
 	}
 	e.sealer = NewSealer(o.Keys, e.rand)
 	return e, nil

@@ -173,11 +173,3 @@ func TestErrorsCarryNoSecret(t *testing.T) {
 		t.Fatalf("a device key error must not contain the key: %v", err)
 	}
 }
-
-func TestNotImplementedYet(t *testing.T) {
-	e := newEngine(t, openStore(t), nil)
-	_, err := e.IssueCertificate(context.Background(), lifecycle.IssueCertificateRequest{})
-	if !errors.Is(err, lifecycle.ErrNotImplemented) || !errors.Is(err, lifecycle.CodeSystem) {
-		t.Fatalf("an operation not implemented yet must say so: %v", err)
-	}
-}

@@ -195,10 +195,6 @@ func CodeOf(err error) Code {
 	return CodeSystem
 }
 
-// ErrNotImplemented is wrapped by the errors of operations that this version
-// of the engine does not provide yet. Such errors carry CodeSystem.
-var ErrNotImplemented = errors.New("not implemented")
-
 // errf builds an *Error for op. field may be "".
 func errf(op string, code Code, field string, cause error) *Error {
 	return &Error{Code: code, Op: op, Field: field, Err: cause}

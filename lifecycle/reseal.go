@@ -79,6 +79,11 @@ func sealedAD(kind SealedKind, id int64) []byte {
 	}
 }
 
+// CredentialAD is the associated data that binds the sealed secret of a
+// credential (a private key, a symmetric key) to its keynumber. A CA that
+// keeps its key in the store seals it with this.
+func CredentialAD(keyNumber int64) []byte { return credentialAD(keyNumber) }
+
 func credentialAD(keyNumber int64) []byte {
 	return []byte("clm/credential/" + strconv.FormatInt(keyNumber, 10) + "/secret")
 }

@@ -54,6 +54,10 @@ func allCases() []testCase {
 		{"Engine/KeyChecks", testEngineKeyChecks},
 		{"Engine/KeySealedAtRest", testEngineKeySealed},
 		{"Engine/ConcurrentKeyRotation", testEngineConcurrentKeyRotation},
+		{"Engine/CertFlow", testEngineCertFlow},
+		{"Engine/CertChecks", testEngineCertChecks},
+		{"Engine/CertSealedAtRest", testEngineCertSealed},
+		{"Engine/ConcurrentCertTransitions", testEngineConcurrentCertTransitions},
 	}
 }
 

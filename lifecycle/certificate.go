@@ -1,0 +1,664 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"math/big"
+	"net"
+	"time"
+)
+
+// Limits of the certificate fields (spec §6).
+const MaxPassphraseLen = 128
+
+// certFormat checks a format field: "" means pem.
+func (c *check) certFormat(field string, f CertFormat, allowP12 bool) CertFormat {
+	switch f {
+	case "", FormatPEM:
+		return FormatPEM
+	case FormatDER:
+		return FormatDER
+	case FormatP12:
+		if allowP12 {
+			return FormatP12
+		}
+	}
+	c.format(field, false, "must be pem, der"+map[bool]string{true: " or p12"}[allowP12])
+	return FormatPEM
+}
+
+// passphrase checks a passphrase; a PKCS#12 password must fit a BMPString.
+func (c *check) passphrase(p Secret, forP12 bool) {
+	c.text("passphrase", string(p), MaxPassphraseLen)
+	c.format("passphrase", !forP12 || bmpOnly(string(p)), "a PKCS#12 passphrase has no character outside the Basic Multilingual Plane")
+}
+
+// ref checks a certificate reference and returns it with its serial
+// normalised.
+func (c *check) ref(prefix string, r CertificateRef, required bool) CertificateRef {
+	if required {
+		c.require(prefix+"keynumber", r.KeyNumber != 0 || r.Serial != "")
+	}
+	c.number(prefix+"keynumber", r.KeyNumber, false)
+	if r.Serial != "" {
+		s, err := ParseSerial(r.Serial)
+		c.format(prefix+"certserial", err == nil, "a serial is hex digits")
+		r.Serial = s
+	}
+	return r
+}
+
+func (r CertificateRef) zero() bool { return r.KeyNumber == 0 && r.Serial == "" }
+
+// subject checks a subject field and returns it parsed.
+func (c *check) subject(field, s string) *Subject {
+	if s == "" {
+		return nil
+	}
+	sub, err := ParseSubject(s)
+	switch {
+	case errors.Is(err, ErrSubjectLimit):
+		c.limit(field, false, "an attribute or the whole is too long")
+	case err != nil:
+		c.format(field, false, "must be /C=../ST=../L=../O=../OU=../CN=.. with CN")
+	}
+	return sub
+}
+
+// lookupCert finds a certificate issued by ca to the tenant, by keynumber or
+// serial; anything else (absent, another tenant's, another CA's, a CA
+// certificate) answers notFound.
+func (e *Engine) lookupCert(ctx context.Context, tx Tx, op, tenant, ca string, ref CertificateRef, notFound Code, field string) (*CredentialRecord, error) {
+	var (
+		r   *CredentialRecord
+		err error
+	)
+	if ref.KeyNumber != 0 {
+		r, err = tx.GetCredential(ctx, ref.KeyNumber)
+	} else {
+		r, err = tx.GetCredentialBySerial(ctx, ca, ref.Serial)
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, errf(op, notFound, field, nil)
+	case err != nil:
+		return nil, err
+	case r.Tenant != tenant || r.Kind != KindCertificate || r.CA != ca ||
+		(ref.Serial != "" && r.Serial != ref.Serial):
+		return nil, errf(op, notFound, field, nil)
+	}
+	return r, nil
+}
+
+// caByRef finds a CA certificate by keynumber or serial.
+func (e *Engine) caByRef(ref CertificateRef) CA {
+	for _, ca := range e.caList {
+		if ref.KeyNumber != 0 && ca.KeyNumber() == ref.KeyNumber {
+			return ca
+		}
+		if ref.KeyNumber == 0 && FormatSerial(ca.Certificate().SerialNumber) == ref.Serial {
+			return ca
+		}
+	}
+	return nil
+}
+
+func (e *Engine) defaultCA() CA {
+	if len(e.caList) == 0 {
+		return nil
+	}
+	return e.caList[0]
+}
+
+func encodedCA(ca CA, f CertFormat) *EncodedCertificate {
+	cert := ca.Certificate()
+	return &EncodedCertificate{
+		KeyNumber: ca.KeyNumber(),
+		Serial:    FormatSerial(cert.SerialNumber),
+		Format:    f,
+		Data:      encodeCertificate(cert.Raw, f),
+		NotAfter:  cert.NotAfter,
+	}
+}
+
+// newLeaf is a certificate made but not yet recorded.
+type newLeaf struct {
+	key    crypto.Signer
+	cert   *x509.Certificate
+	record *CredentialRecord
+}
+
+// issueLeaf generates a key, has ca sign a certificate with the given
+// subject and SANs, and seals the key under a new keynumber.
+func (e *Engine) issueLeaf(ctx context.Context, op string, ca CA, tenant string, kt CertKeyType, rawSubject []byte, subjectText string, dns []string, ips []net.IP) (*newLeaf, error) {
+	key, err := GenerateCertKey(kt)
+	if err != nil {
+		return nil, errf(op, CodeCryptoFailed, "", err)
+	}
+	now := e.now().UTC().Truncate(time.Second)
+	usage := x509.KeyUsageDigitalSignature
+	if kt == KeyRSA2048 || kt == KeyRSA3072 || kt == KeyRSA4096 {
+		usage |= x509.KeyUsageKeyEncipherment
+	}
+	tmpl := &x509.Certificate{
+		RawSubject:            rawSubject,
+		NotBefore:             now.Add(-time.Minute), // allow for devices whose clock runs slow
+		NotAfter:              now.Add(e.certValidity),
+		KeyUsage:              usage,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              dns,
+		IPAddresses:           ips,
+	}
+	cert, err := ca.Sign(ctx, tmpl, key.Public())
+	if err != nil {
+		return nil, errf(op, CodeCryptoFailed, "", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, errf(op, CodeCryptoFailed, "", err)
+	}
+	kn, err := e.store.NextNumber(ctx, SeqKeyNumber)
+	if err != nil {
+		return nil, e.storeErr(op, entityNone, err)
+	}
+	sealed, err := e.sealer.Seal(ctx, der, credentialAD(kn))
+	clear(der)
+	if err != nil {
+		return nil, err
+	}
+	return &newLeaf{key: key, cert: cert, record: &CredentialRecord{
+		KeyNumber:   kn,
+		Tenant:      tenant,
+		Kind:        KindCertificate,
+		State:       StateValid,
+		CA:          ca.Name(),
+		Serial:      FormatSerial(cert.SerialNumber),
+		Subject:     subjectText,
+		KeyType:     string(kt),
+		KeyLength:   kt.Bits(),
+		Certificate: cert.Raw,
+		Secret:      sealed,
+		NotBefore:   cert.NotBefore,
+		NotAfter:    cert.NotAfter,
+		CreatedAt:   e.now().UTC(),
+	}}, nil
+}
+
+// encodeLeaf writes a certificate and its key as a response carries them.
+func (e *Engine) encodeLeaf(op string, rec *CredentialRecord, cert *x509.Certificate, key crypto.PrivateKey, f CertFormat, passphrase Secret) (EncodedCertificate, Secret, error) {
+	enc := EncodedCertificate{KeyNumber: rec.KeyNumber, Serial: rec.Serial, Format: f, NotAfter: rec.NotAfter}
+	if f == FormatP12 {
+		pfx, err := encodePKCS12(key, cert, passphrase, e.legacyP12)
+		if err != nil {
+			return enc, "", errf(op, CodeCryptoFailed, "", err)
+		}
+		enc.Data = pfx
+		return enc, "", nil
+	}
+	enc.Data = encodeCertificate(rec.Certificate, f)
+	pk, err := encodePrivateKey(key, passphrase)
+	if err != nil {
+		return enc, "", errf(op, CodeCryptoFailed, "", err)
+	}
+	return enc, pk, nil
+}
+
+// openLeaf reads back the certificate and private key of a record.
+func (e *Engine) openLeaf(ctx context.Context, op string, rec *CredentialRecord) (*x509.Certificate, crypto.PrivateKey, error) {
+	cert, err := x509.ParseCertificate(rec.Certificate)
+	if err != nil {
+		return nil, nil, errf(op, CodeDBData, "", err)
+	}
+	der, err := e.sealer.Open(ctx, rec.Secret, credentialAD(rec.KeyNumber))
+	if err != nil {
+		return nil, nil, errf(op, CodeDecrypt, "", err)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(der)
+	clear(der)
+	if err != nil {
+		return nil, nil, errf(op, CodeDBData, "", err)
+	}
+	return cert, key, nil
+}
+
+// CACertificate implements Manager (certmode "caonly").
+func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (*CACertificateResult, error) {
+	const op = "CACertificate"
+	c := newCheck(op)
+	c.psk(req.PSK)
+	d := c.device(req.Device, deviceRules{mayRegister: true, nameRequired: true}, e.requireDevKey)
+	c.require("catype", req.CA != "")
+	c.require("keyfilepath", req.KeyPath != "")
+	c.require("cafilepath", req.Path != "")
+	f := c.certFormat("cacerttype", req.Format, false)
+	c.text("keyfilepath", req.KeyPath, MaxPathLen)
+	c.text("cafilepath", req.Path, MaxPathLen)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	caller, err := e.authenticate(ctx, op, req.PSK)
+	if err != nil {
+		return nil, err
+	}
+	ca := e.defaultCA()
+	if req.Issuer != "" {
+		ca = e.cas[req.Issuer]
+	}
+	var dev *DeviceResult
+	err = e.store.Atomic(ctx, func(tx Tx) error {
+		var err error
+		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
+			return err
+		}
+		if req.CA != CANameCA || ca == nil {
+			return errf(op, CodeCANameInvalid, "catype", nil)
+		}
+		return e.bindCA(ctx, tx, caller.Tenant, dev.Device.ID, ca, req.Path)
+	})
+	if err != nil {
+		return nil, e.storeErr(op, entityCertificate, err)
+	}
+	return &CACertificateResult{Device: dev, CA: *encodedCA(ca, f)}, nil
+}
+
+func (e *Engine) bindCA(ctx context.Context, tx Tx, tenant, deviceID string, ca CA, path string) error {
+	if path == "" || ca.KeyNumber() == 0 {
+		return nil
+	}
+	return tx.PutBinding(ctx, &BindingRecord{Tenant: tenant, DeviceID: deviceID, KeyNumber: ca.KeyNumber(), Path: path, CreatedAt: e.now().UTC()})
+}
+
+// IssueCertificate implements Manager (certmode "client").
+func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateRequest) (*CertificateResult, error) {
+	const op = "IssueCertificate"
+	c := newCheck(op)
+	c.psk(req.PSK)
+	d := c.device(req.Device, deviceRules{mayRegister: true, nameRequired: true}, e.requireDevKey)
+	c.require("catype", req.CA != "")
+	c.require("clientsubject", req.Subject != "")
+	c.require("keyfilepath", req.KeyPath != "")
+	c.require("clientfilepath", req.Path != "")
+	f := c.certFormat("clientcerttype", req.Format, true)
+	caf := c.certFormat("cacerttype", req.CAFormat, false)
+	c.require("cafilepath", req.CAPath != "" || f != FormatPEM)
+	c.require("passphrase", req.Passphrase != "" || f != FormatP12)
+	sub := c.subject("clientsubject", req.Subject)
+	kt := CertKeyType(req.KeyType)
+	if kt == "" {
+		kt = e.certKeyType
+	}
+	c.format("keytype", kt.Valid(), "unknown key type")
+	c.passphrase(req.Passphrase, f == FormatP12)
+	c.text("keyfilepath", req.KeyPath, MaxPathLen)
+	c.text("clientfilepath", req.Path, MaxPathLen)
+	c.text("cafilepath", req.CAPath, MaxPathLen)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	caller, err := e.authenticate(ctx, op, req.PSK)
+	if err != nil {
+		return nil, err
+	}
+	ca := e.cas[req.CA]
+	var leaf *newLeaf
+	if ca != nil {
+		raw, err := asn1.Marshal(sub.RDNSequence())
+		if err != nil {
+			return nil, errf(op, CodeCryptoFailed, "", err)
+		}
+		dns, addrs := sub.SANs()
+		ips := make([]net.IP, len(addrs))
+		for i, a := range addrs {
+			ips[i] = a.AsSlice()
+		}
+		if leaf, err = e.issueLeaf(ctx, op, ca, caller.Tenant, kt, raw, sub.String(), dns, ips); err != nil {
+			return nil, err
+		}
+	}
+	var dev *DeviceResult
+	err = e.store.Atomic(ctx, func(tx Tx) error {
+		var err error
+		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
+			return err
+		}
+		if ca == nil {
+			return errf(op, CodeCANameInvalid, "catype", nil)
+		}
+		if err := tx.CreateCredential(ctx, leaf.record); err != nil {
+			return err
+		}
+		if err := tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: leaf.record.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()}); err != nil {
+			return err
+		}
+		return e.bindCA(ctx, tx, caller.Tenant, dev.Device.ID, ca, req.CAPath)
+	})
+	if err != nil {
+		return nil, e.storeErr(op, entityCertificate, err)
+	}
+	enc, pk, err := e.encodeLeaf(op, leaf.record, leaf.cert, leaf.key, f, req.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	return &CertificateResult{Device: dev, CA: encodedCA(ca, caf), Certificate: enc, PrivateKey: pk}, nil
+}
+
+// GetCertificate implements Manager. With CA "CA" it fetches a CA
+// certificate; otherwise a certificate of the tenant issued by that CA:
+// 1301 absent, 1306 revoked or superseded, 1305 expired.
+func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) (*CertificateResult, error) {
+	const op = "GetCertificate"
+	c := newCheck(op)
+	c.psk(req.PSK)
+	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
+	c.require("catype", req.CA != "")
+	ref := c.ref("", req.Ref, true)
+	c.require("filepath", req.Path != "")
+	f := c.certFormat("certtype", req.Format, req.CA != CANameCA)
+	c.require("passphrase", req.Passphrase != "" || f != FormatP12)
+	c.passphrase(req.Passphrase, f == FormatP12)
+	c.text("filepath", req.Path, MaxPathLen)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	caller, err := e.authenticate(ctx, op, req.PSK)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		dev *DeviceResult
+		rec *CredentialRecord
+		ca  CA
+	)
+	now := e.now()
+	err = e.store.Atomic(ctx, func(tx Tx) error {
+		var err error
+		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
+			return err
+		}
+		if req.CA == CANameCA {
+			if ca = e.caByRef(ref); ca == nil {
+				return errf(op, CodeCertNotFound, "keynumber", nil)
+			}
+			return e.bindCA(ctx, tx, caller.Tenant, dev.Device.ID, ca, req.Path)
+		}
+		if e.cas[req.CA] == nil {
+			return errf(op, CodeCANameInvalid, "catype", nil)
+		}
+		if rec, err = e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, ref, CodeCertNotFound, "keynumber"); err != nil {
+			return err
+		}
+		switch {
+		case rec.State != StateValid:
+			return errf(op, CodeCertRevoked, "keynumber", nil)
+		case !now.Before(rec.NotAfter):
+			return errf(op, CodeCertExpired, "keynumber", nil)
+		}
+		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: rec.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()})
+	})
+	if err != nil {
+		return nil, e.storeErr(op, entityCertificate, err)
+	}
+	if ca != nil {
+		return &CertificateResult{Device: dev, CA: encodedCA(ca, f)}, nil
+	}
+	cert, key, err := e.openLeaf(ctx, op, rec)
+	if err != nil {
+		return nil, err
+	}
+	enc, pk, err := e.encodeLeaf(op, rec, cert, key, f, req.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	return &CertificateResult{Device: dev, Certificate: enc, PrivateKey: pk}, nil
+}
+
+// RenewCertificate implements Manager. After the device: 1302 unknown CA,
+// 1301 no such certificate, 1303 not bound to the device, 1309 not bound at
+// filepath, 1306 revoked or superseded, 1304 not yet valid, 1305 expired;
+// when adopting, 1301 no such certificate, 1307 not valid, 1308 expired.
+// Of concurrent renewals and revocations of one certificate exactly one
+// succeeds; the others answer 1306.
+func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateRequest) (*CertificateResult, error) {
+	const op = "RenewCertificate"
+	c := newCheck(op)
+	c.psk(req.PSK)
+	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
+	c.require("catype", req.CA != "")
+	ref := c.ref("", req.Ref, true)
+	adopt := c.ref("new", req.Adopt, false)
+	c.require("filepath", req.Path != "")
+	f := c.certFormat("certtype", req.Format, true)
+	c.require("passphrase", req.Passphrase != "" || (!adopt.zero() && f != FormatP12))
+	c.format("newkeynumber", adopt.zero() || adopt != ref, "must name another certificate")
+	c.passphrase(req.Passphrase, f == FormatP12)
+	c.text("filepath", req.Path, MaxPathLen)
+	c.text("newfilepath", req.NewPath, MaxPathLen)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	newPath := req.NewPath
+	if newPath == "" {
+		newPath = req.Path
+	}
+	caller, err := e.authenticate(ctx, op, req.PSK)
+	if err != nil {
+		return nil, err
+	}
+	ca := e.cas[req.CA]
+
+	// The successor is made before the transaction, from a first, unchecked
+	// read of the old certificate; the transaction checks everything again.
+	var leaf *newLeaf
+	if ca != nil && adopt.zero() {
+		if old, err := e.lookupCert(ctx, e.store, op, caller.Tenant, req.CA, ref, CodeCertNotFound, ""); err == nil {
+			if oc, err := x509.ParseCertificate(old.Certificate); err == nil {
+				kt := CertKeyType(old.KeyType)
+				if !kt.Valid() {
+					kt = e.certKeyType
+				}
+				if leaf, err = e.issueLeaf(ctx, op, ca, caller.Tenant, kt, oc.RawSubject, old.Subject, oc.DNSNames, oc.IPAddresses); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	var (
+		dev    *DeviceResult
+		result *CredentialRecord
+	)
+	now := e.now()
+	err = e.store.Atomic(ctx, func(tx Tx) error {
+		var err error
+		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
+			return err
+		}
+		if ca == nil {
+			return errf(op, CodeCANameInvalid, "catype", nil)
+		}
+		old, err := e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, ref, CodeCertNotFound, "keynumber")
+		if err != nil {
+			return err
+		}
+		if err := e.checkCertBound(ctx, tx, op, caller.Tenant, dev.Device.ID, old.KeyNumber, req.Path, true); err != nil {
+			return err
+		}
+		switch {
+		case old.State != StateValid:
+			return errf(op, CodeCertRevoked, "keynumber", nil)
+		case now.Before(old.NotBefore):
+			return errf(op, CodeCertNotValid, "keynumber", nil)
+		case !now.Before(old.NotAfter):
+			return errf(op, CodeCertExpired, "keynumber", nil)
+		}
+		if !adopt.zero() {
+			n, err := e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, adopt, CodeCertNotFound, "newkeynumber")
+			switch {
+			case err != nil:
+				return err
+			case n.KeyNumber == old.KeyNumber:
+				return fieldErr(op, CodeMalformed, "newkeynumber", "must name another certificate")
+			case n.State != StateValid || now.Before(n.NotBefore):
+				return errf(op, CodeNewCertNotValid, "newkeynumber", nil)
+			case !now.Before(n.NotAfter):
+				return errf(op, CodeNewCertExpired, "newkeynumber", nil)
+			}
+			result = n
+		} else {
+			if leaf == nil || leaf.record.Subject != old.Subject {
+				return errf(op, CodeCryptoFailed, "", errors.New("the successor could not be prepared"))
+			}
+			result = leaf.record
+			if err := tx.CreateCredential(ctx, result); err != nil {
+				return err
+			}
+		}
+		err = tx.TransitionCredential(ctx, Transition{
+			KeyNumber: old.KeyNumber, From: StateValid, To: StateSuperseded,
+			At: e.now().UTC(), Reason: ReasonSuperseded, ReplacedBy: result.KeyNumber,
+		})
+		if err != nil {
+			return err
+		}
+		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: result.KeyNumber, Path: newPath, CreatedAt: e.now().UTC()})
+	})
+	if err != nil {
+		return nil, e.storeErr(op, entityCertificate, err)
+	}
+	var (
+		cert *x509.Certificate
+		key  crypto.PrivateKey
+	)
+	if leaf != nil && result == leaf.record {
+		cert, key = leaf.cert, leaf.key
+	} else if cert, key, err = e.openLeaf(ctx, op, result); err != nil {
+		return nil, err
+	}
+	enc, pk, err := e.encodeLeaf(op, result, cert, key, f, req.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	return &CertificateResult{Device: dev, Certificate: enc, PrivateKey: pk}, nil
+}
+
+// checkCertBound answers 1303 when the device holds no binding of the
+// certificate, and 1309 when it holds none at path (checked only if
+// pathRequired or path is given).
+func (e *Engine) checkCertBound(ctx context.Context, tx Tx, op, tenant, deviceID string, kn int64, path string, pathRequired bool) error {
+	bs, err := tx.ListBindings(ctx, tenant, deviceID, kn)
+	if err != nil {
+		return err
+	}
+	if len(bs) == 0 {
+		return errf(op, CodeCertNotBound, "keynumber", nil)
+	}
+	if path == "" && !pathRequired {
+		return nil
+	}
+	for _, b := range bs {
+		if b.Path == path {
+			return nil
+		}
+	}
+	return errf(op, CodeCertPathNotFound, "filepath", nil)
+}
+
+// RFC 5280 §5.3.1 reason codes a revocation may give (7 is unused).
+func validReason(r int) bool { return r >= 0 && r <= 10 && r != 7 }
+
+// RevokeCertificate implements Manager. After the device: 1302 unknown CA,
+// 1301 no such certificate, 1303 not bound to the device, 1309 not bound at
+// the given filepath, 1306 already revoked or superseded.
+func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateRequest) (*RevokeCertificateResult, error) {
+	const op = "RevokeCertificate"
+	c := newCheck(op)
+	c.psk(req.PSK)
+	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
+	c.require("catype", req.CA != "")
+	ref := c.ref("", req.Ref, true)
+	c.format("reason", validReason(req.Reason), "an RFC 5280 reason code: 0 to 10 but 7")
+	c.text("filepath", req.Path, MaxPathLen)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	caller, err := e.authenticate(ctx, op, req.PSK)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		dev *DeviceResult
+		rec *CredentialRecord
+	)
+	err = e.store.Atomic(ctx, func(tx Tx) error {
+		var err error
+		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
+			return err
+		}
+		if e.cas[req.CA] == nil {
+			return errf(op, CodeCANameInvalid, "catype", nil)
+		}
+		if rec, err = e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, ref, CodeCertNotFound, "keynumber"); err != nil {
+			return err
+		}
+		if err := e.checkCertBound(ctx, tx, op, caller.Tenant, dev.Device.ID, rec.KeyNumber, req.Path, false); err != nil {
+			return err
+		}
+		if rec.State != StateValid {
+			return errf(op, CodeCertRevoked, "keynumber", nil)
+		}
+		return tx.TransitionCredential(ctx, Transition{KeyNumber: rec.KeyNumber, From: StateValid, To: StateRevoked, At: e.now().UTC(), Reason: req.Reason})
+	})
+	if err != nil {
+		return nil, e.storeErr(op, entityCertificate, err)
+	}
+	return &RevokeCertificateResult{Device: dev, KeyNumber: rec.KeyNumber, Serial: rec.Serial}, nil
+}
+
+// CRL implements Manager: a new CRL of the CA, listing its revoked and
+// superseded certificates with their reasons, under a CRL number that only
+// grows. A revocation committed before the call is on it.
+func (e *Engine) CRL(ctx context.Context, caName string) (*CRL, error) {
+	const op = "CRL"
+	ca := e.cas[caName]
+	if ca == nil {
+		return nil, errf(op, CodeCANameInvalid, "catype", nil)
+	}
+	n, err := e.store.NextNumber(ctx, SeqCRLNumber)
+	if err != nil {
+		return nil, e.storeErr(op, entityNone, err)
+	}
+	var entries []x509.RevocationListEntry
+	q := CredentialQuery{CA: caName, Kind: KindCertificate, States: []CredentialState{StateRevoked, StateSuperseded}, Limit: 1000}
+	for {
+		page, err := e.store.ListCredentials(ctx, q)
+		if err != nil {
+			return nil, e.storeErr(op, entityNone, err)
+		}
+		for _, r := range page {
+			sn, ok := new(big.Int).SetString(r.Serial, 16)
+			if !ok {
+				return nil, errf(op, CodeDBData, "", errors.New("a stored serial is not hex"))
+			}
+			entries = append(entries, x509.RevocationListEntry{SerialNumber: sn, RevocationTime: r.StateChangedAt, ReasonCode: r.Reason})
+		}
+		if len(page) < q.Limit {
+			break
+		}
+		q.After = page[len(page)-1].KeyNumber
+	}
+	now := e.now().UTC().Truncate(time.Second)
+	tmpl := &x509.RevocationList{
+		Number:                    big.NewInt(n),
+		ThisUpdate:                now,
+		NextUpdate:                now.Add(e.crlValidity),
+		RevokedCertificateEntries: entries,
+	}
+	der, err := ca.SignCRL(ctx, tmpl)
+	if err != nil {
+		return nil, errf(op, CodeCryptoFailed, "", err)
+	}
+	return &CRL{CA: caName, Number: n, DER: der, ThisUpdate: tmpl.ThisUpdate, NextUpdate: tmpl.NextUpdate}, nil
+}
