@@ -127,3 +127,97 @@ func BenchmarkDeleteKey(b *testing.B) {
 		}
 	}
 }
+
+func certBench(b *testing.B, o *lifecycle.Options) *certFixture { return newCertFixtureTB(b, o) }
+
+func benchIssue(b *testing.B, kt lifecycle.CertKeyType, f lifecycle.CertFormat, pass lifecycle.Secret) {
+	ctx := context.Background()
+	fx := certBench(b, nil)
+	req := lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=bench.example.com",
+		KeyType: string(kt), Format: f, Passphrase: pass, KeyPath: "/tmp/key", Path: "/c", CAPath: "/ca"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := fx.m.IssueCertificate(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkIssueCertificateP256(b *testing.B)    { benchIssue(b, lifecycle.KeyECP256, "", "") }
+func BenchmarkIssueCertificateRSA2048(b *testing.B) { benchIssue(b, lifecycle.KeyRSA2048, "", "") }
+func BenchmarkIssueCertificateEd25519(b *testing.B) { benchIssue(b, lifecycle.KeyEd25519, "", "") }
+func BenchmarkIssueCertificateP12(b *testing.B) {
+	benchIssue(b, lifecycle.KeyECP256, lifecycle.FormatP12, "pfx-pass")
+}
+
+func BenchmarkGetCertificate(b *testing.B) {
+	ctx := context.Background()
+	fx := certBench(b, nil)
+	r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=g", KeyPath: "/tmp/key", Path: "/c", CAPath: "/ca"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := lifecycle.GetCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: r.Certificate.KeyNumber}, Path: "/c"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := fx.m.GetCertificate(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRevokeCertificate(b *testing.B) {
+	ctx := context.Background()
+	fx := certBench(b, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=r", KeyPath: "/tmp/key", Path: "/c", CAPath: "/ca"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := fx.m.RevokeCertificate(ctx, lifecycle.RevokeCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: r.Certificate.KeyNumber}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRenewCertificate: a renewal must carry a passphrase (spec §6),
+// so each one pays the PBKDF2 of go.step.sm/crypto/pemutil (600,000
+// iterations) to encrypt the new key.
+func BenchmarkRenewCertificate(b *testing.B) {
+	ctx := context.Background()
+	fx := certBench(b, nil)
+	r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=n", KeyPath: "/tmp/key", Path: "/c", CAPath: "/ca"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	kn := r.Certificate.KeyNumber
+	b.ReportAllocs()
+	for b.Loop() {
+		n, err := fx.m.RenewCertificate(ctx, lifecycle.RenewCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: kn}, Passphrase: "p", Path: "/c"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		kn = n.Certificate.KeyNumber
+	}
+}
+
+func BenchmarkCRL(b *testing.B) {
+	ctx := context.Background()
+	fx := certBench(b, nil)
+	for range 100 {
+		r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=r", KeyPath: "/tmp/key", Path: "/c", CAPath: "/ca"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fx.m.RevokeCertificate(ctx, lifecycle.RevokeCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: r.Certificate.KeyNumber}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := fx.m.CRL(ctx, "ca1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -6,7 +6,8 @@
 //
 //	store, err := sqlitestore.Open(ctx, "clm.db", nil)          // or mysqlstore, postgresstore
 //	keys, err := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: kek}) // 32 bytes, kept outside the database
-//	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys})
+//	ca1, err := ca.Open(ctx, store, keys, nil)                   // a local CA; only certificates need one
+//	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys, CAs: []lifecycle.CA{ca1}})
 //
 //	psk, err := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "tenant01", Alias: "gateways"})
 //	creds := lifecycle.PSKCredentials{KeyID: psk.KeyID, Password: psk.Password}
@@ -61,4 +62,6 @@
 // A backend implements Store (a Tx plus Atomic, Ping and Close; the contract
 // is on the interfaces) and runs the conformance suite in package storetest
 // from its tests. Package backends/gormstore is the reference implementation.
+// A certificate authority implements CA and runs lifecycle/catest; package
+// ca is the local one.
 package lifecycle

@@ -3,11 +3,13 @@ package lifecycle
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"math/big"
 	"time"
 )
 
@@ -230,10 +232,19 @@ func (p PasswordPolicy) validate() error {
 // their own in the store (a CA's private key).
 func (e *Engine) Sealer() *Sealer { return e.sealer }
 
-// Status implements Manager: it checks that the store answers.
+// Status implements Manager: it checks that the store answers
+// (CodeDBConnection otherwise) and that every CA signs (CodeCryptoFailed
+// otherwise), by signing an empty CRL that is not kept.
 func (e *Engine) Status(ctx context.Context) error {
 	if err := e.store.Ping(ctx); err != nil {
 		return e.storeErr("Status", entityNone, err)
+	}
+	now := e.now().UTC()
+	for _, ca := range e.caList {
+		_, err := ca.SignCRL(ctx, &x509.RevocationList{Number: big.NewInt(0), ThisUpdate: now, NextUpdate: now.Add(time.Minute)})
+		if err != nil {
+			return errf("Status", CodeCryptoFailed, "", err)
+		}
 	}
 	return nil
 }

@@ -74,7 +74,8 @@ type Manager interface {
 	// DeleteKey deletes a key whose value the caller proves to know.
 	DeleteKey(ctx context.Context, req DeleteKeyRequest) (*DeleteKeyResult, error)
 
-	// Status checks that the store answers (CodeDBConnection otherwise).
+	// Status checks that the store answers (CodeDBConnection otherwise) and
+	// that every CA can sign (CodeCryptoFailed otherwise).
 	Status(ctx context.Context) error
 }
 
