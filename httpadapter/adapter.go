@@ -1,0 +1,297 @@
+// Package httpadapter serves the CLM WebAPI v10 wire protocol (NEC
+// SecureWare/Credential Lifecycle Manager) over net/http, on top of any
+// lifecycle.Manager, so that existing device agents and scripts work
+// against a Go service unchanged.
+//
+//	h := httpadapter.New(manager, &httpadapter.Options{License: license})
+//	mux.Handle("/SWCLM/v10/", h) // net/http, chi, gorilla: any mux
+//
+// Endpoints, under the prefix (/SWCLM/v10/ by default):
+//
+//	POST IDInfo        mode create | auth | delete   PSKs
+//	GET  IDInfo        ?keyid= (or ?tenantid=&limit=&after= to list)
+//	POST CredInfo      mode create | get | update | revoke   certificates
+//	POST KeyInfo       mode create | get | update | delete   symmetric keys
+//	GET  SystemStatus  health (no authentication)
+//	GET  CRL           ?catype=ca1[&format=pem] (no authentication)
+//
+// Every endpoint but SystemStatus and CRL needs HTTP Basic authentication
+// with the user secureware-clm and the installation's license key; a failure
+// answers 401 with WWW-Authenticate. Bodies are decoded strictly and in the
+// spec's order of checks: JSON syntax (1101), mode (1102/1103), required
+// fields (1102), types (1103), limits (1104), then the Manager's own checks.
+// Numbers the reference shows as strings are accepted as strings or JSON
+// numbers; the reference's misspelt field names are accepted as aliases;
+// unknown fields are ignored.
+//
+// Every error carries its CLM code, and the HTTP status comes from one table
+// (spec §9). No response and no log line carries a secret or the text of an
+// internal error. Each request is logged through log/slog with its method,
+// path, mode, status, errorcode and latency.
+package httpadapter
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/credlife/clm/internal/wire"
+	"github.com/credlife/clm/lifecycle"
+)
+
+// Options configure the handler. License is required.
+type Options struct {
+	// License is the installation's license key, the password of the HTTP
+	// Basic authentication (user "secureware-clm").
+	License lifecycle.Secret
+	// Prefix is the path the protocol is served under; "/SWCLM/v10/" when "".
+	Prefix string
+	// Logger receives one line per request; nothing is logged when nil.
+	Logger *slog.Logger
+	// MaxBodyBytes bounds a request body; 1 MiB when 0. A larger body is
+	// refused (413, 1104) without being read whole.
+	MaxBodyBytes int64
+}
+
+// Handler serves the protocol. Make one with New.
+type Handler struct {
+	m       lifecycle.Manager
+	prefix  string
+	license [32]byte // SHA-256 of the license, compared in constant time
+	user    [32]byte
+	log     *slog.Logger
+	limit   int64
+}
+
+// New returns a Handler serving m. It panics if opts.License is empty: a
+// server without a license key would be open to anyone.
+func New(m lifecycle.Manager, opts *Options) *Handler {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.License == "" {
+		panic("httpadapter: Options.License is required")
+	}
+	if o.Prefix == "" {
+		o.Prefix = "/SWCLM/v10/"
+	}
+	if !strings.HasSuffix(o.Prefix, "/") {
+		o.Prefix += "/"
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{
+		m:       m,
+		prefix:  o.Prefix,
+		license: sha256.Sum256([]byte(o.License)),
+		user:    sha256.Sum256([]byte(wire.LicenseUser)),
+		log:     o.Logger,
+		limit:   o.MaxBodyBytes,
+	}
+}
+
+// statusOf is the one table from CLM codes to HTTP statuses (spec §9).
+var statusOf = map[lifecycle.Code]int{
+	lifecycle.CodeConfigInvalid:      500,
+	lifecycle.CodeConfigRead:         500,
+	lifecycle.CodeSyntax:             400,
+	lifecycle.CodeMissing:            400,
+	lifecycle.CodeMalformed:          400,
+	lifecycle.CodeOutOfRange:         400,
+	lifecycle.CodePasswordMismatch:   403,
+	lifecycle.CodePSKNotActive:       403,
+	lifecycle.CodePSKExpired:         403,
+	lifecycle.CodePSKNotFound:        404,
+	lifecycle.CodeKeyIDExhausted:     500,
+	lifecycle.CodeCertNotFound:       404,
+	lifecycle.CodeCANameInvalid:      404,
+	lifecycle.CodeCertNotBound:       404,
+	lifecycle.CodeCertNotValid:       403,
+	lifecycle.CodeCertExpired:        403,
+	lifecycle.CodeCertRevoked:        403,
+	lifecycle.CodeNewCertNotValid:    403,
+	lifecycle.CodeNewCertExpired:     403,
+	lifecycle.CodeCertPathNotFound:   404,
+	lifecycle.CodeCryptoFailed:       500,
+	lifecycle.CodeCryptoMalformed:    500,
+	lifecycle.CodeLockTimeout:        500,
+	lifecycle.CodeKeyNotFound:        404,
+	lifecycle.CodeNewKeyNotFound:     404,
+	lifecycle.CodeKeyNotBound:        404,
+	lifecycle.CodeKeyUpdated:         403,
+	lifecycle.CodeNewKeyNotActive:    403,
+	lifecycle.CodeNewKeyExpired:      403,
+	lifecycle.CodeNewKeyTypeMismatch: 400,
+	lifecycle.CodeCommonKeyMismatch:  400,
+	lifecycle.CodeDBConnection:       500,
+	lifecycle.CodeDBAccess:           500,
+	lifecycle.CodeDBColumn:           500,
+	lifecycle.CodeDBData:             500,
+	lifecycle.CodeDeviceMismatch:     400,
+	lifecycle.CodeDeviceNameExists:   400,
+	lifecycle.CodeDeviceKeyMismatch:  403,
+	lifecycle.CodeDeviceNotActive:    403,
+	lifecycle.CodeDeviceExpired:      403,
+	lifecycle.CodeDeviceNotFound:     404,
+	lifecycle.CodeScript:             500,
+	lifecycle.CodeLogInit:            500,
+	lifecycle.CodeInit:               500,
+	lifecycle.CodeEncrypt:            500,
+	lifecycle.CodeDecrypt:            500,
+	lifecycle.CodeCryptoToolkit:      500,
+	lifecycle.CodeSystem:             500,
+}
+
+// StatusOf returns the HTTP status of a CLM code (500 for a code outside
+// the table).
+func StatusOf(c lifecycle.Code) int {
+	if s, ok := statusOf[c]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// exchange is one request being served: what the log line says of it.
+type exchange struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	mode   string
+	status int
+	code   lifecycle.Code
+}
+
+func (x *exchange) json(status int, v any) {
+	x.status = status
+	h := x.w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store") // answers carry secrets
+	x.w.WriteHeader(status)
+	_ = json.NewEncoder(x.w).Encode(v)
+}
+
+// fail answers err with its code and status; an error that is not a CLM
+// error answers 9901. The error's text never leaves the process.
+func (x *exchange) fail(err error) {
+	x.code = lifecycle.CodeOf(err)
+	if errors.Is(err, context.Canceled) {
+		x.code = lifecycle.CodeSystem
+	}
+	x.json(StatusOf(x.code), wire.ErrorResponse{ErrorCode: int(x.code)})
+}
+
+func (x *exchange) failCode(c lifecycle.Code, status int) {
+	x.code = c
+	x.json(status, wire.ErrorResponse{ErrorCode: int(c)})
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	x := &exchange{w: w, r: r}
+	defer func() {
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("mode", x.mode),
+			slog.Int("status", x.status),
+			slog.Int("errorcode", int(x.code)),
+			slog.Duration("latency", time.Since(start)),
+		)
+	}()
+	name, ok := strings.CutPrefix(r.URL.Path, h.prefix)
+	if !ok {
+		x.failCode(lifecycle.CodeMalformed, http.StatusNotFound)
+		return
+	}
+	type route struct {
+		methods []string
+		auth    bool
+		serve   func(*exchange)
+	}
+	routes := map[string]route{
+		wire.PathIDInfo:       {[]string{"GET", "POST"}, true, h.idInfo},
+		wire.PathCredInfo:     {[]string{"POST"}, true, h.credInfo},
+		wire.PathKeyInfo:      {[]string{"POST"}, true, h.keyInfo},
+		wire.PathSystemStatus: {[]string{"GET"}, false, h.systemStatus},
+		wire.PathCRL:          {[]string{"GET"}, false, h.crl},
+	}
+	rt, ok := routes[name]
+	if !ok {
+		x.failCode(lifecycle.CodeMalformed, http.StatusNotFound)
+		return
+	}
+	if !slices.Contains(rt.methods, r.Method) {
+		w.Header().Set("Allow", strings.Join(rt.methods, ", "))
+		x.failCode(lifecycle.CodeMalformed, http.StatusMethodNotAllowed)
+		return
+	}
+	if rt.auth && !h.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="SWCLM"`)
+		x.failCode(lifecycle.CodePasswordMismatch, http.StatusUnauthorized)
+		return
+	}
+	rt.serve(x)
+}
+
+// authorized checks the license key in constant time (both the user and
+// the password are hashed first, so their lengths do not show).
+func (h *Handler) authorized(r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	userOK := subtle.ConstantTimeCompare(u[:], h.user[:])
+	passOK := subtle.ConstantTimeCompare(p[:], h.license[:])
+	return ok && userOK&passOK == 1
+}
+
+// readBody decodes a POST body and its mode; it answers the request
+// itself and returns nil on failure.
+func (h *Handler) readBody(x *exchange, modes ...string) *body {
+	b, code := decodeBody(x.w, x.r, h.limit)
+	switch code {
+	case lifecycle.CodeOK:
+	case lifecycle.CodeOutOfRange:
+		x.failCode(code, http.StatusRequestEntityTooLarge)
+		return nil
+	default:
+		x.failCode(code, http.StatusBadRequest)
+		return nil
+	}
+	v, _, ok := b.get("mode")
+	if !ok {
+		x.failCode(lifecycle.CodeMissing, http.StatusBadRequest)
+		return nil
+	}
+	var mode string
+	if json.Unmarshal(v, &mode) != nil {
+		x.failCode(lifecycle.CodeMalformed, http.StatusBadRequest)
+		return nil
+	}
+	if mode == "" {
+		x.failCode(lifecycle.CodeMissing, http.StatusBadRequest)
+		return nil
+	}
+	for _, m := range modes {
+		if m == mode {
+			x.mode = mode
+			return b
+		}
+	}
+	x.mode = "invalid"
+	x.failCode(lifecycle.CodeMalformed, http.StatusBadRequest)
+	return nil
+}
+
+// Prefix returns the path the handler serves under.
+func (h *Handler) Prefix() string { return h.prefix }
