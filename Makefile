@@ -16,6 +16,7 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-## run: the quickstart on the embedded SQLite default (clm.db here).
+## run: the CLM server on the embedded SQLite default (clm.db here),
+## http://127.0.0.1:8080/SWCLM/v10/. The first start prints a license key.
 run:
-	$(GO) run ./examples/quickstart -db clm.db
+	$(GO) run ./examples/clmserver

@@ -1,8 +1,9 @@
-// Command quickstart runs clm's PSK and device lifecycles on an SQLite file
-// and prints what it did: it issues PSKs, lists them, authenticates one,
-// registers a device and checks it, then deletes a PSK.
+// Command embed shows clm embedded in a Go service, without HTTP: the
+// lifecycle engine on an SQLite file, with a local CA. It prints what it
+// does: it issues PSKs, lists them, authenticates one, registers a device,
+// issues it a certificate and a TWINE key, then deletes a PSK.
 //
-//	go run ./examples/quickstart -db clm.db
+//	go run ./examples/embed -db clm.db
 //
 // The key-encryption key that seals every secret comes from CLM_MASTER_KEY
 // (base64 of 32 bytes) or from the file named by -keyfile; when neither
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/credlife/clm/backends/sqlitestore"
+	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/lifecycle"
 )
 
@@ -88,7 +90,11 @@ func run(ctx context.Context, dbPath, keyPath string) error {
 		return err
 	}
 	defer store.Close()
-	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys})
+	ca1, err := ca.Open(ctx, store, keys, nil) // the local CA, created on the first run
+	if err != nil {
+		return err
+	}
+	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys, CAs: []lifecycle.CA{ca1}})
 	if err != nil {
 		return err
 	}
@@ -152,6 +158,21 @@ func run(ctx context.Context, dbPath, keyPath string) error {
 	fmt.Printf("device %s checked with its key: status %v\n", again.Device.ID, again.Device.Status)
 	_, err = m.EnrollDevice(ctx, lifecycle.EnrollDeviceRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: name}})
 	fmt.Printf("registering the name again answers %v\n", lifecycle.CodeOf(err))
+
+	// A certificate and a TWINE key for the device.
+	known := lifecycle.DeviceRequest{ID: dev.Device.ID, Key: dev.Key}
+	cert, err := m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: known, CA: ca1.Name(),
+		Subject: "/C=JP/O=Example/CN=" + name + ".example.com", KeyPath: "/tmp/key", Path: "/etc/clm/client.pem", CAPath: "/etc/clm/ca.pem"})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("issued certificate keynumber=%d serial=%s until %s\n", cert.Certificate.KeyNumber, cert.Certificate.Serial, cert.Certificate.NotAfter.Format(time.DateOnly))
+	key, err := m.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: known, Alias: "telemetry",
+		KeyType: "TWINE", KeyLength: 80, KeyPath: "/tmp/key", Path: "/etc/clm/twine.key"})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("created a %s-%d key keynumber=%d (%d bytes, sealed at rest)\n", key.KeyType, key.KeyLength, key.KeyNumber, len(key.Key))
 
 	// Delete the second PSK.
 	del := lifecycle.PSKCredentials{KeyID: psks[1].KeyID, Password: psks[1].Password}

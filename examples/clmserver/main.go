@@ -1,0 +1,333 @@
+// Command clmserver is the runnable CLM server: the lifecycle engine with a
+// local CA, served over the CLM WebAPI v10 protocol.
+//
+//	go run ./examples/clmserver                       # SQLite clm.db, http://127.0.0.1:8080
+//	go run ./examples/clmserver -store 'mysql:root@tcp(127.0.0.1:3306)/clm'
+//	go run ./examples/clmserver -store 'postgres:postgres://postgres@127.0.0.1/clm' -tls-auto
+//
+// Every flag can also be set by an environment variable: -addr by CLM_ADDR,
+// -store by CLM_STORE, and so on (the flag's name, upper-cased, dashes as
+// underscores, after CLM_). A flag given on the command line wins.
+//
+// The license key (HTTP Basic password of the user secureware-clm) comes
+// from -license; when it is unset, one is generated on the first start,
+// kept in a file beside the database (mode 0600) and printed once. The
+// master key that seals every secret comes from CLM_MASTER_KEY (base64 of 32
+// bytes) or -master-key-file; for a fresh SQLite store without one, a key
+// file is generated beside the database, with a warning: production should
+// supply its own and keep it away from the database.
+//
+// With -tls-cert and -tls-key the server speaks HTTPS with that pair; with
+// -tls-auto it issues itself a server certificate from its own CA and writes
+// the CA certificate to a file for clients. SIGINT and SIGTERM shut it down
+// gracefully.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/credlife/clm/backends/gormstore"
+	"github.com/credlife/clm/backends/mysqlstore"
+	"github.com/credlife/clm/backends/postgresstore"
+	"github.com/credlife/clm/backends/sqlitestore"
+	"github.com/credlife/clm/ca"
+	"github.com/credlife/clm/httpadapter"
+	"github.com/credlife/clm/lifecycle"
+)
+
+type config struct {
+	addr, store, license, masterKeyFile, dataDir string
+	tlsCert, tlsKey, tlsCAOut                    string
+	tlsAuto                                      bool
+	cas                                          string
+	logLevel                                     string
+}
+
+func main() {
+	var c config
+	fs := flag.NewFlagSet("clmserver", flag.ExitOnError)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.store, "store", "sqlite:clm.db", "store: sqlite:PATH, mysql:DSN or postgres:DSN")
+	fs.StringVar(&c.license, "license", "", "license key (default: generated on first start and kept beside the database)")
+	fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file with the base64 master key (default: CLM_MASTER_KEY, or a file beside a SQLite database)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "where the generated license, key and CA files go (default: beside a SQLite database, else the working directory)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "HTTPS certificate file (PEM)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "HTTPS private key file (PEM)")
+	fs.BoolVar(&c.tlsAuto, "tls-auto", false, "HTTPS with a certificate issued by the server's own CA")
+	fs.StringVar(&c.tlsCAOut, "tls-ca-out", "", "with -tls-auto, where to write the CA certificate for clients (default: clm-ca.pem in the data directory)")
+	fs.StringVar(&c.cas, "cas", "ca1", "comma-separated names of the local CAs; the first is the default")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	_ = fs.Parse(os.Args[1:])
+	if err := fromEnv(fs); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, c, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "clmserver:", err)
+		os.Exit(1)
+	}
+}
+
+// fromEnv sets every flag not given on the command line from CLM_<NAME>.
+func fromEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "CLM_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !given[f.Name] && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+		}
+	})
+	return err
+}
+
+func run(ctx context.Context, c config, out io.Writer) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	kind, dsn, ok := strings.Cut(c.store, ":")
+	if !ok || dsn == "" {
+		return fmt.Errorf("-store %q: want sqlite:PATH, mysql:DSN or postgres:DSN", c.store)
+	}
+	if c.dataDir == "" {
+		c.dataDir = "."
+		if kind == "sqlite" {
+			c.dataDir = filepath.Dir(dsn)
+		}
+	}
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return err
+	}
+	fresh := false
+	if kind == "sqlite" {
+		_, err := os.Stat(dsn)
+		fresh = errors.Is(err, fs.ErrNotExist)
+	}
+	kek, err := masterKey(c, kind, fresh, logger)
+	if err != nil {
+		return err
+	}
+	keys, err := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: kek})
+	if err != nil {
+		return err
+	}
+	license, err := licenseKey(c, out)
+	if err != nil {
+		return err
+	}
+
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	storeOpts := &gormstore.Options{Logger: logger}
+	var store *gormstore.Store
+	switch kind {
+	case "sqlite":
+		store, err = sqlitestore.Open(openCtx, dsn, storeOpts)
+	case "mysql":
+		store, err = mysqlstore.Open(openCtx, dsn, storeOpts)
+	case "postgres":
+		store, err = postgresstore.Open(openCtx, dsn, storeOpts)
+	default:
+		return fmt.Errorf("-store: unknown kind %q", kind)
+	}
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var cas []lifecycle.CA
+	var first *ca.CA
+	for _, name := range strings.Split(c.cas, ",") {
+		x, err := ca.Open(openCtx, store, keys, &ca.Options{Name: strings.TrimSpace(name)})
+		if err != nil {
+			return err
+		}
+		if first == nil {
+			first = x
+		}
+		cas = append(cas, x)
+	}
+	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys, CAs: cas, Logger: logger})
+	if err != nil {
+		return err
+	}
+	handler := httpadapter.New(m, &httpadapter.Options{License: license, Logger: logger})
+
+	srv := &http.Server{
+		Addr:              c.addr,
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	switch {
+	case c.tlsCert != "" || c.tlsKey != "":
+		pair, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	case c.tlsAuto:
+		pair, err := autoTLS(ctx, first, ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		caOut := c.tlsCAOut
+		if caOut == "" {
+			caOut = filepath.Join(c.dataDir, "clm-ca.pem")
+		}
+		if err := os.WriteFile(caOut, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: first.Certificate().Raw}), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "TLS: server certificate issued by %s; clients trust %s\n", first.Name(), caOut)
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	if srv.TLSConfig != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	fmt.Fprintf(out, "clmserver: serving the CLM v10 protocol at %s://%s%s (store %s)\n", scheme, ln.Addr(), handler.Prefix(), kind)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdown, cancel2 := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel2()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "clmserver: stopped")
+	return nil
+}
+
+// masterKey returns the KEK from CLM_MASTER_KEY or a key file, generating
+// the file for a fresh SQLite store.
+func masterKey(c config, kind string, fresh bool, logger *slog.Logger) ([]byte, error) {
+	if v := os.Getenv("CLM_MASTER_KEY"); v != "" {
+		return decodeKey(v, "CLM_MASTER_KEY")
+	}
+	path := c.masterKeyFile
+	if path == "" {
+		path = filepath.Join(c.dataDir, "clm.masterkey")
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return decodeKey(strings.TrimSpace(string(b)), path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if kind != "sqlite" || !fresh || c.masterKeyFile != "" {
+		return nil, fmt.Errorf("no master key: set CLM_MASTER_KEY (base64 of 32 bytes) or -master-key-file (%s does not exist)", path)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	logger.Warn("generated a master key file beside the database; production should supply its own (CLM_MASTER_KEY) and keep it away from the database", "file", path)
+	return key, nil
+}
+
+func decodeKey(s, from string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(k) != 32 {
+		return nil, fmt.Errorf("%s: want base64 of 32 bytes", from)
+	}
+	return k, nil
+}
+
+// licenseKey returns -license, or the license kept in the data directory,
+// generating and printing it once when there is none.
+func licenseKey(c config, out io.Writer) (lifecycle.Secret, error) {
+	if c.license != "" {
+		return lifecycle.Secret(c.license), nil
+	}
+	path := filepath.Join(c.dataDir, "clm.license")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return lifecycle.Secret(strings.TrimSpace(string(b))), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	lic := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(lic+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(out, "generated a license key (kept in %s, mode 0600); this is the only time it is printed:\n%s\n", path, lic)
+	return lifecycle.Secret(lic), nil
+}
+
+// autoTLS issues the server a certificate from its own CA for localhost,
+// the loopback addresses and the listen host.
+func autoTLS(ctx context.Context, c *ca.CA, addr string) (tls.Certificate, error) {
+	key, err := lifecycle.GenerateCertKey(lifecycle.KeyECP256)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		ips = append(ips, ip)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		NotBefore:   now.Add(-time.Minute),
+		NotAfter:    now.Add(90 * 24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: ips,
+	}
+	tmpl.Subject.CommonName = "localhost"
+	cert, err := c.Sign(ctx, tmpl, key.Public())
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{cert.Raw, c.Certificate().Raw}, PrivateKey: key, Leaf: cert}, nil
+}

@@ -1,0 +1,210 @@
+// Command device is a device-side agent of the CLM v10 protocol, written
+// with httpadapter/client. Each run brings the device's credentials up to
+// date and keeps them in a directory:
+//
+//   - the first run enrols the device: a client certificate (with the CA
+//     certificate and the private key) and an AES key; the device id and
+//     device key the server returns are kept in state.json (mode 0600);
+//   - a later run renews the certificate when it expires within
+//     -renew-before, and rotates the key when it is older than -rotate-after.
+//
+//	go run ./examples/device -server http://127.0.0.1:8080 -license "$(cat clm.license)" \
+//	    -keyid 0000000001 -key PSK-PASSWORD -name nec-edge-0001 -dir ./device-state
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/credlife/clm/httpadapter/client"
+	"github.com/credlife/clm/lifecycle"
+)
+
+type config struct {
+	server, license, keyID, psk, name, dir, caFile, subject string
+	renewBefore, rotateAfter                                time.Duration
+}
+
+// state is what the device keeps between runs.
+type state struct {
+	DeviceID      string    `json:"deviceid"`
+	DeviceKey     string    `json:"devicekey"`
+	CertKeyNumber int64     `json:"cert_keynumber"`
+	KeyNumber     int64     `json:"key_keynumber"`
+	KeyCreated    time.Time `json:"key_created"`
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.server, "server", "http://127.0.0.1:8080", "CLM server URL")
+	flag.StringVar(&c.license, "license", os.Getenv("CLM_LICENSE"), "license key (or CLM_LICENSE)")
+	flag.StringVar(&c.keyID, "keyid", os.Getenv("CLM_KEYID"), "PSK keyid (or CLM_KEYID)")
+	flag.StringVar(&c.psk, "key", os.Getenv("CLM_KEY"), "PSK password (or CLM_KEY)")
+	flag.StringVar(&c.name, "name", "", "device name (default: the host name)")
+	flag.StringVar(&c.subject, "subject", "", "certificate subject (default: /CN=<name>)")
+	flag.StringVar(&c.dir, "dir", "device-state", "directory of the device's credentials")
+	flag.StringVar(&c.caFile, "cacert", "", "CA certificate to trust for an HTTPS server")
+	flag.DurationVar(&c.renewBefore, "renew-before", 30*24*time.Hour, "renew the certificate when it expires within this")
+	flag.DurationVar(&c.rotateAfter, "rotate-after", 90*24*time.Hour, "rotate the key when it is older than this")
+	flag.Parse()
+	if c.name == "" {
+		c.name, _ = os.Hostname()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := run(ctx, c, os.Stdout, time.Now); err != nil {
+		fmt.Fprintln(os.Stderr, "device:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c config, out io.Writer, now func() time.Time) error {
+	if c.license == "" || c.keyID == "" || c.psk == "" {
+		return errors.New("-license, -keyid and -key are required")
+	}
+	if c.subject == "" {
+		c.subject = "/CN=" + c.name
+	}
+	hc := http.DefaultClient
+	if c.caFile != "" {
+		pemData, err := os.ReadFile(c.caFile)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pemData)
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	cl := client.New(c.server, c.license, &client.Options{HTTPClient: hc})
+	creds := lifecycle.PSKCredentials{KeyID: c.keyID, Password: lifecycle.Secret(c.psk)}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return err
+	}
+	st, err := load(c.dir)
+	if err != nil {
+		return err
+	}
+	file := func(name string) string { return filepath.Join(c.dir, name) }
+
+	if st.DeviceID == "" {
+		res, err := cl.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: c.name},
+			CA: "ca1", Subject: c.subject, KeyPath: "/tmp/key", Path: file("client.pem"), CAPath: file("ca.pem")})
+		if err != nil {
+			return fmt.Errorf("enrolment: %w", err)
+		}
+		st.DeviceID, st.DeviceKey, st.CertKeyNumber = res.Device.Device.ID, res.Device.Key.Reveal(), res.Certificate.KeyNumber
+		if err := save(c.dir, st); err != nil { // the device key is returned once: keep it first
+			return err
+		}
+		if err := writeCert(c.dir, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "enrolled device %s: certificate %s\n", st.DeviceID, res.Certificate.Serial)
+	}
+	dev := lifecycle.DeviceRequest{ID: st.DeviceID, Name: c.name, Key: lifecycle.Secret(st.DeviceKey)}
+
+	// Renew the certificate before it expires.
+	cert, err := readCert(file("client.pem"))
+	if err != nil {
+		return err
+	}
+	if now().Add(c.renewBefore).After(cert.NotAfter) {
+		res, err := cl.RenewCertificate(ctx, lifecycle.RenewCertificateRequest{PSK: creds, Device: dev, CA: "ca1",
+			Ref: lifecycle.CertificateRef{KeyNumber: st.CertKeyNumber}, Passphrase: lifecycle.Secret(c.psk), Path: file("client.pem")})
+		if err != nil {
+			return fmt.Errorf("renewal: %w", err)
+		}
+		// The key comes encrypted with the passphrase the protocol requires
+		// for renewals; the PSK password serves, and the agent keeps it.
+		st.CertKeyNumber = res.Certificate.KeyNumber
+		if err := writeCert(c.dir, res); err != nil {
+			return err
+		}
+		if err := save(c.dir, st); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "renewed the certificate (it expired %s): new serial %s\n", cert.NotAfter.Format(time.RFC3339), res.Certificate.Serial)
+	} else {
+		fmt.Fprintf(out, "certificate valid until %s\n", cert.NotAfter.Format(time.RFC3339))
+	}
+
+	// A symmetric key, created once and rotated when old.
+	switch {
+	case st.KeyNumber == 0:
+		k, err := cl.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: dev, Alias: "telemetry", KeyType: "AES", KeyPath: "/tmp/key", Path: file("aes.key")})
+		if err != nil {
+			return fmt.Errorf("key: %w", err)
+		}
+		st.KeyNumber, st.KeyCreated = k.KeyNumber, now()
+		if err := os.WriteFile(file("aes.key"), k.Key, 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "created key %d\n", k.KeyNumber)
+	case now().Sub(st.KeyCreated) > c.rotateAfter:
+		k, err := cl.RotateKey(ctx, lifecycle.RotateKeyRequest{PSK: creds, Device: dev, KeyNumber: st.KeyNumber, Path: file("aes.key")})
+		if err != nil {
+			return fmt.Errorf("rotation: %w", err)
+		}
+		st.KeyNumber, st.KeyCreated = k.KeyNumber, now()
+		if err := os.WriteFile(file("aes.key"), k.Key, 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "rotated the key: now %d\n", k.KeyNumber)
+	default:
+		fmt.Fprintf(out, "key %d is current\n", st.KeyNumber)
+	}
+	return save(c.dir, st)
+}
+
+func load(dir string) (*state, error) {
+	var st state
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return &st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &st, json.Unmarshal(b, &st)
+}
+
+func save(dir string, st *state) error {
+	b, _ := json.MarshalIndent(st, "", "  ")
+	return os.WriteFile(filepath.Join(dir, "state.json"), b, 0o600)
+}
+
+func writeCert(dir string, res *lifecycle.CertificateResult) error {
+	if res.CA != nil {
+		if err := os.WriteFile(filepath.Join(dir, "ca.pem"), res.CA.Data, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "client.pem"), res.Certificate.Data, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "client.key"), []byte(res.PrivateKey.Reveal()), 0o600)
+}
+
+func readCert(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("%s: not PEM", path)
+	}
+	return x509.ParseCertificate(block.Bytes)
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credlife/clm/backends/sqlitestore"
+	"github.com/credlife/clm/ca"
+	"github.com/credlife/clm/httpadapter"
+	"github.com/credlife/clm/lifecycle"
+)
+
+// TestAgent runs the agent against a real server on loopback: enrolment,
+// then a run with nothing to do, then renewal and rotation as time passes.
+func TestAgent(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "clm.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: bytes.Repeat([]byte{5}, 32)})
+	var mu = struct{ now time.Time }{time.Now()}
+	clock := func() time.Time { return mu.now }
+	ca1, err := ca.Open(ctx, st, keys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lifecycle.New(st, &lifecycle.Options{Keys: keys, CAs: []lifecycle.CA{ca1}, CertValidity: 60 * 24 * time.Hour, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpadapter.New(m, &httpadapter.Options{License: "lic"}))
+	defer srv.Close()
+	psk, _ := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "agents"})
+	dir := t.TempDir()
+	cfg := config{server: srv.URL, license: "lic", keyID: psk.KeyID, psk: psk.Password.Reveal(), name: "edge-7", dir: dir,
+		renewBefore: 30 * 24 * time.Hour, rotateAfter: 90 * 24 * time.Hour}
+	step := func(want ...string) {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(ctx, cfg, &out, clock); err != nil {
+			t.Fatalf("run: %v\n%s", err, out.String())
+		}
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				t.Fatalf("want %q in:\n%s", w, out.String())
+			}
+		}
+	}
+	step("enrolled device", "created key")
+	if fi, err := os.Stat(filepath.Join(dir, "state.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatal("the state (with the device key) is kept with mode 0600")
+	}
+	step("certificate valid until", "is current")
+	mu.now = mu.now.Add(40 * 24 * time.Hour) // within 30 days of expiry
+	step("renewed the certificate")
+	mu.now = mu.now.Add(55 * 24 * time.Hour) // the key is 95 days old; the certificate due again
+	step("renewed the certificate", "rotated the key")
+}
