@@ -237,10 +237,7 @@ func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (*
 	f := c.certFormat("cacerttype", req.Format, false)
 	c.text("keyfilepath", req.KeyPath, MaxPathLen)
 	c.text("cafilepath", req.Path, MaxPathLen)
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	caller, err := e.authenticate(ctx, op, req.PSK)
+	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
 		return nil, err
 	}
@@ -248,19 +245,14 @@ func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (*
 	if req.Issuer != "" {
 		ca = e.cas[req.Issuer]
 	}
-	var dev *DeviceResult
-	err = e.store.Atomic(ctx, func(tx Tx) error {
-		var err error
-		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
-			return err
-		}
+	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		if req.CA != CANameCA || ca == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
 		return e.bindCA(ctx, tx, caller.Tenant, dev.Device.ID, ca, req.Path)
 	})
 	if err != nil {
-		return nil, e.storeErr(op, entityCertificate, err)
+		return nil, err
 	}
 	return &CACertificateResult{Device: dev, CA: *encodedCA(ca, f)}, nil
 }
@@ -296,10 +288,7 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	c.text("keyfilepath", req.KeyPath, MaxPathLen)
 	c.text("clientfilepath", req.Path, MaxPathLen)
 	c.text("cafilepath", req.CAPath, MaxPathLen)
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	caller, err := e.authenticate(ctx, op, req.PSK)
+	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
 		return nil, err
 	}
@@ -319,12 +308,7 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 			return nil, err
 		}
 	}
-	var dev *DeviceResult
-	err = e.store.Atomic(ctx, func(tx Tx) error {
-		var err error
-		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
-			return err
-		}
+	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		if ca == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
@@ -337,7 +321,7 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 		return e.bindCA(ctx, tx, caller.Tenant, dev.Device.ID, ca, req.CAPath)
 	})
 	if err != nil {
-		return nil, e.storeErr(op, entityCertificate, err)
+		return nil, err
 	}
 	enc, pk, err := e.encodeLeaf(op, leaf.record, leaf.cert, leaf.key, f, req.Passphrase)
 	if err != nil {
@@ -361,24 +345,17 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 	c.require("passphrase", req.Passphrase != "" || f != FormatP12)
 	c.passphrase(req.Passphrase, f == FormatP12)
 	c.text("filepath", req.Path, MaxPathLen)
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	caller, err := e.authenticate(ctx, op, req.PSK)
+	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
 		return nil, err
 	}
 	var (
-		dev *DeviceResult
 		rec *CredentialRecord
 		ca  CA
 	)
 	now := e.now()
-	err = e.store.Atomic(ctx, func(tx Tx) error {
+	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		var err error
-		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
-			return err
-		}
 		if req.CA == CANameCA {
 			if ca = e.caByRef(ref); ca == nil {
 				return errf(op, CodeCertNotFound, "keynumber", nil)
@@ -400,7 +377,7 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: rec.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()})
 	})
 	if err != nil {
-		return nil, e.storeErr(op, entityCertificate, err)
+		return nil, err
 	}
 	if ca != nil {
 		return &CertificateResult{Device: dev, CA: encodedCA(ca, f)}, nil
@@ -467,15 +444,11 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		}
 	}
 	var (
-		dev    *DeviceResult
 		result *CredentialRecord
 	)
 	now := e.now()
-	err = e.store.Atomic(ctx, func(tx Tx) error {
+	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		var err error
-		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
-			return err
-		}
 		if ca == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
@@ -526,7 +499,7 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: result.KeyNumber, Path: newPath, CreatedAt: e.now().UTC()})
 	})
 	if err != nil {
-		return nil, e.storeErr(op, entityCertificate, err)
+		return nil, err
 	}
 	var (
 		cert *x509.Certificate
@@ -581,22 +554,15 @@ func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateReq
 	ref := c.ref("", req.Ref, true)
 	c.format("reason", validReason(req.Reason), "an RFC 5280 reason code: 0 to 10 but 7")
 	c.text("filepath", req.Path, MaxPathLen)
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	caller, err := e.authenticate(ctx, op, req.PSK)
+	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
 		return nil, err
 	}
 	var (
-		dev *DeviceResult
 		rec *CredentialRecord
 	)
-	err = e.store.Atomic(ctx, func(tx Tx) error {
+	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		var err error
-		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
-			return err
-		}
 		if e.cas[req.CA] == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
@@ -612,7 +578,7 @@ func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateReq
 		return tx.TransitionCredential(ctx, Transition{KeyNumber: rec.KeyNumber, From: StateValid, To: StateRevoked, At: e.now().UTC(), Reason: req.Reason})
 	})
 	if err != nil {
-		return nil, e.storeErr(op, entityCertificate, err)
+		return nil, err
 	}
 	return &RevokeCertificateResult{Device: dev, KeyNumber: rec.KeyNumber, Serial: rec.Serial}, nil
 }

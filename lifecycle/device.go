@@ -225,28 +225,43 @@ func deviceOf(r *DeviceRecord) *Device {
 	}
 }
 
+// admit ends the checks of a device request: the verdict of c, then the
+// PSK. It returns the authenticated PSK.
+func (e *Engine) admit(ctx context.Context, op string, c *check, p PSKCredentials) (*PSKRecord, error) {
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	return e.authenticate(ctx, op, p)
+}
+
+// withDevice runs fn in one transaction after resolving the request's
+// device in the tenant, and maps the store's errors for what.
+func (e *Engine) withDevice(ctx context.Context, op string, what entity, tenant string, d DeviceRequest, fn func(tx Tx, dev *DeviceResult) error) (*DeviceResult, error) {
+	var dev *DeviceResult
+	err := e.store.Atomic(ctx, func(tx Tx) error {
+		var err error
+		if dev, err = e.resolveDevice(ctx, tx, op, tenant, d); err != nil {
+			return err
+		}
+		return fn(tx, dev)
+	})
+	if err != nil {
+		return nil, e.storeErr(op, what, err)
+	}
+	return dev, nil
+}
+
 // EnrollDevice implements Manager. A registration needs a device name.
 func (e *Engine) EnrollDevice(ctx context.Context, req EnrollDeviceRequest) (*DeviceResult, error) {
 	const op = "EnrollDevice"
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{mayRegister: true, nameRequired: true}, e.requireDevKey)
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	caller, err := e.authenticate(ctx, op, req.PSK)
+	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
 		return nil, err
 	}
-	var res *DeviceResult
-	err = e.store.Atomic(ctx, func(tx Tx) error {
-		res, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d)
-		return err
-	})
-	if err != nil {
-		return nil, e.storeErr(op, entityDevice, err)
-	}
-	return res, nil
+	return e.withDevice(ctx, op, entityDevice, caller.Tenant, d, func(Tx, *DeviceResult) error { return nil })
 }
 
 // GetDevice implements Manager.

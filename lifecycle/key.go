@@ -39,10 +39,7 @@ func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (*KeyResul
 	}
 	kt, ktErr := clmcipher.NewKeyType(alg, bits)
 	c.limit("keylength", algErr != nil || ktErr == nil, "not a key length of the key type")
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	caller, err := e.authenticate(ctx, op, req.PSK)
+	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
 		return nil, err
 	}
@@ -64,19 +61,14 @@ func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (*KeyResul
 		NotAfter:  now.Add(e.keyValidity),
 		CreatedAt: now,
 	}
-	var dev *DeviceResult
-	err = e.store.Atomic(ctx, func(tx Tx) error {
-		var err error
-		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
-			return err
-		}
+	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		if err := tx.CreateCredential(ctx, rec); err != nil {
 			return err
 		}
 		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: kn, Path: req.Path, CreatedAt: now})
 	})
 	if err != nil {
-		return nil, e.storeErr(op, entityKey, err)
+		return nil, err
 	}
 	return keyResult(dev, rec, key), nil
 }
@@ -156,22 +148,15 @@ func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (*KeyResult, err
 	c.number("keynumber", req.KeyNumber, true)
 	c.require("filepath", req.Path != "")
 	c.text("filepath", req.Path, MaxPathLen)
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	caller, err := e.authenticate(ctx, op, req.PSK)
+	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
 		return nil, err
 	}
 	var (
-		dev *DeviceResult
 		rec *CredentialRecord
 	)
-	err = e.store.Atomic(ctx, func(tx Tx) error {
+	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		var err error
-		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
-			return err
-		}
 		if rec, err = e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber"); err != nil {
 			return err
 		}
@@ -181,7 +166,7 @@ func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (*KeyResult, err
 		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: rec.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()})
 	})
 	if err != nil {
-		return nil, e.storeErr(op, entityKey, err)
+		return nil, err
 	}
 	key, err := e.openKey(ctx, op, rec)
 	if err != nil {
@@ -246,15 +231,11 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (*KeyResul
 	}
 
 	var (
-		dev    *DeviceResult
 		result *CredentialRecord
 	)
 	now := e.now().UTC()
-	err = e.store.Atomic(ctx, func(tx Tx) error {
+	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		var err error
-		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
-			return err
-		}
 		old, err := e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber")
 		if err != nil {
 			return err
@@ -313,7 +294,7 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (*KeyResul
 		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: result.KeyNumber, Path: newPath, CreatedAt: now})
 	})
 	if err != nil {
-		return nil, e.storeErr(op, entityKey, err)
+		return nil, err
 	}
 	key := fresh
 	if req.NewKeyNumber != 0 {
@@ -338,19 +319,12 @@ func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (*DeleteKe
 	c.require("filepath", req.Path != "")
 	c.text("filepath", req.Path, MaxPathLen)
 	c.limit("commonkey", len(req.Key) <= 64, "longer than any key")
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	caller, err := e.authenticate(ctx, op, req.PSK)
+	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
 		return nil, err
 	}
-	var dev *DeviceResult
-	err = e.store.Atomic(ctx, func(tx Tx) error {
+	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		var err error
-		if dev, err = e.resolveDevice(ctx, tx, op, caller.Tenant, d); err != nil {
-			return err
-		}
 		old, err := e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber")
 		if err != nil {
 			return err
@@ -377,7 +351,7 @@ func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (*DeleteKe
 		return tx.ReplaceSealed(ctx, SealedValue{Kind: SealedCredentialSecret, ID: old.KeyNumber, Value: old.Secret}, nil)
 	})
 	if err != nil {
-		return nil, e.storeErr(op, entityKey, err)
+		return nil, err
 	}
 	return &DeleteKeyResult{Device: dev, KeyNumber: req.KeyNumber}, nil
 }
