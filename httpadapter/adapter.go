@@ -37,11 +37,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/credlife/clm/internal/lockout"
 	"github.com/credlife/clm/internal/wire"
 	"github.com/credlife/clm/lifecycle"
 )
@@ -58,6 +60,15 @@ type Options struct {
 	// MaxBodyBytes bounds a request body; 1 MiB when 0. A larger body is
 	// refused (413, 1104) without being read whole.
 	MaxBodyBytes int64
+	// AddressFailures, when positive, locks a client address for
+	// AddressWindow once its failed PSK authentications (1201) within
+	// AddressWindow reach it: its requests then answer 403/1202 before the
+	// Manager is called. Off by default: devices behind one NAT share an
+	// address. (The engine's own limit per keyid is on by default.)
+	AddressFailures int
+	// AddressWindow is the window and lock length of AddressFailures; 5
+	// minutes when 0.
+	AddressWindow time.Duration
 }
 
 // Handler serves the protocol. Make one with New.
@@ -68,6 +79,7 @@ type Handler struct {
 	user    [32]byte
 	log     *slog.Logger
 	limit   int64
+	byAddr  *lockout.Limiter
 }
 
 // New returns a Handler serving m. It panics if opts.License is empty: a
@@ -92,7 +104,11 @@ func New(m lifecycle.Manager, opts *Options) *Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.AddressWindow == 0 {
+		o.AddressWindow = 5 * time.Minute
+	}
 	return &Handler{
+		byAddr:  lockout.New(o.AddressFailures, o.AddressWindow),
 		m:       m,
 		prefix:  o.Prefix,
 		license: sha256.Sum256([]byte(o.License)),
@@ -242,7 +258,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.failCode(lifecycle.CodePasswordMismatch, http.StatusUnauthorized)
 		return
 	}
+	addr := clientAddr(r)
+	if h.byAddr != nil && r.Method == http.MethodPost && h.byAddr.Locked(addr, time.Now()) {
+		x.failCode(lifecycle.CodePSKNotActive, http.StatusForbidden)
+		return
+	}
 	rt.serve(x)
+	if h.byAddr != nil && x.code == lifecycle.CodePasswordMismatch {
+		h.byAddr.Fail(addr, time.Now())
+	}
+}
+
+// clientAddr is the host part of the peer's address (no port), the key of
+// the per-address limit.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // authorized checks the license key in constant time (both the user and

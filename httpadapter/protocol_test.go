@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/credlife/clm/httpadapter"
+	"github.com/credlife/clm/lifecycle"
 )
 
 func TestLicenseAuth(t *testing.T) {
@@ -172,5 +173,29 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		if strings.Contains(logs, word) {
 			t.Fatalf("%q reached the request log", word)
 		}
+	}
+}
+
+// TestAddressLimit: with the per-address limit on, an address that keeps
+// failing is refused before the engine; the engine's per-keyid limit is
+// off here so that only the address limit acts.
+func TestAddressLimit(t *testing.T) {
+	s := newServer(t, &lifecycle.Options{AuthFailures: -1})
+	keyid, key := s.psk("t")
+	srv := httptest.NewServer(httpadapter.New(s.m, &httpadapter.Options{License: license, AddressFailures: 5}))
+	defer srv.Close()
+	c := &server{t: t, url: srv.URL, store: s.store}
+	for i := range 5 {
+		if status, _, _ := c.call("POST", idinfo, map[string]any{"mode": "auth", "keyid": keyid, "key": "guess"}); status != 403 {
+			t.Fatalf("attempt %d: %d", i, status)
+		}
+	}
+	status, _, r := c.call("POST", idinfo, map[string]any{"mode": "auth", "keyid": keyid, "key": key})
+	if status != 403 || num(r["errorcode"]) != "1202" {
+		t.Fatalf("a locked address is refused, even with the right password: %d %v", status, r)
+	}
+	// Without the address limit (the default) the right password works.
+	if status, _, _ := s.call("POST", idinfo, map[string]any{"mode": "auth", "keyid": keyid, "key": key}); status != 200 {
+		t.Fatalf("the default handler has no address limit: %d", status)
 	}
 }

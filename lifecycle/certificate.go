@@ -226,8 +226,15 @@ func (e *Engine) openLeaf(ctx context.Context, op string, rec *CredentialRecord)
 }
 
 // CACertificate implements Manager (certmode "caonly").
-func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (*CACertificateResult, error) {
+func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (res *CACertificateResult, err error) {
 	const op = "CACertificate"
+	defer func() {
+		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
+		if res != nil {
+			ev.DeviceID, ev.Tenant, ev.KeyNumber, ev.Serial = devID(res.Device), devTenant(res.Device), res.CA.KeyNumber, res.CA.Serial
+		}
+		e.audit(ctx, ev, err)
+	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{mayRegister: true, nameRequired: true}, e.requireDevKey)
@@ -265,8 +272,19 @@ func (e *Engine) bindCA(ctx context.Context, tx Tx, tenant, deviceID string, ca 
 }
 
 // IssueCertificate implements Manager (certmode "client").
-func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateRequest) (*CertificateResult, error) {
+func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateRequest) (res *CertificateResult, err error) {
 	const op = "IssueCertificate"
+	defer func() {
+		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
+		if res != nil {
+			ev.DeviceID, ev.Tenant = devID(res.Device), devTenant(res.Device)
+			ev.KeyNumber, ev.Serial = res.Certificate.KeyNumber, res.Certificate.Serial
+			if ev.KeyNumber == 0 && res.CA != nil {
+				ev.KeyNumber, ev.Serial = res.CA.KeyNumber, res.CA.Serial
+			}
+		}
+		e.audit(ctx, ev, err)
+	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{mayRegister: true, nameRequired: true}, e.requireDevKey)
@@ -333,8 +351,19 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 // GetCertificate implements Manager. With CA "CA" it fetches a CA
 // certificate; otherwise a certificate of the tenant issued by that CA:
 // 1301 absent, 1306 revoked or superseded, 1305 expired.
-func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) (*CertificateResult, error) {
+func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) (res *CertificateResult, err error) {
 	const op = "GetCertificate"
+	defer func() {
+		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
+		if res != nil {
+			ev.DeviceID, ev.Tenant = devID(res.Device), devTenant(res.Device)
+			ev.KeyNumber, ev.Serial = res.Certificate.KeyNumber, res.Certificate.Serial
+			if ev.KeyNumber == 0 && res.CA != nil {
+				ev.KeyNumber, ev.Serial = res.CA.KeyNumber, res.CA.Serial
+			}
+		}
+		e.audit(ctx, ev, err)
+	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
@@ -399,8 +428,19 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 // when adopting, 1301 no such certificate, 1307 not valid, 1308 expired.
 // Of concurrent renewals and revocations of one certificate exactly one
 // succeeds; the others answer 1306.
-func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateRequest) (*CertificateResult, error) {
+func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateRequest) (res *CertificateResult, err error) {
 	const op = "RenewCertificate"
+	defer func() {
+		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
+		if res != nil {
+			ev.DeviceID, ev.Tenant = devID(res.Device), devTenant(res.Device)
+			ev.KeyNumber, ev.Serial = res.Certificate.KeyNumber, res.Certificate.Serial
+			if ev.KeyNumber == 0 && res.CA != nil {
+				ev.KeyNumber, ev.Serial = res.CA.KeyNumber, res.CA.Serial
+			}
+		}
+		e.audit(ctx, ev, err)
+	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
@@ -545,8 +585,15 @@ func validReason(r int) bool { return r >= 0 && r <= 10 && r != 7 }
 // RevokeCertificate implements Manager. After the device: 1302 unknown CA,
 // 1301 no such certificate, 1303 not bound to the device, 1309 not bound at
 // the given filepath, 1306 already revoked or superseded.
-func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateRequest) (*RevokeCertificateResult, error) {
+func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateRequest) (res *RevokeCertificateResult, err error) {
 	const op = "RevokeCertificate"
+	defer func() {
+		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID, KeyNumber: req.Ref.KeyNumber, Serial: req.Ref.Serial}
+		if res != nil {
+			ev.DeviceID, ev.Tenant, ev.KeyNumber, ev.Serial = devID(res.Device), devTenant(res.Device), res.KeyNumber, res.Serial
+		}
+		e.audit(ctx, ev, err)
+	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)

@@ -252,8 +252,11 @@ func (e *Engine) withDevice(ctx context.Context, op string, what entity, tenant 
 }
 
 // EnrollDevice implements Manager. A registration needs a device name.
-func (e *Engine) EnrollDevice(ctx context.Context, req EnrollDeviceRequest) (*DeviceResult, error) {
+func (e *Engine) EnrollDevice(ctx context.Context, req EnrollDeviceRequest) (res *DeviceResult, err error) {
 	const op = "EnrollDevice"
+	defer func() {
+		e.audit(ctx, AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: or(devID(res), req.Device.ID), Tenant: devTenant(res)}, err)
+	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{mayRegister: true, nameRequired: true}, e.requireDevKey)
@@ -306,12 +309,15 @@ func (e *Engine) ListDevices(ctx context.Context, req ListDevicesRequest) (*Devi
 }
 
 // SetDeviceStatus implements Manager.
-func (e *Engine) SetDeviceStatus(ctx context.Context, tenant, deviceID string, s DeviceStatus) error {
+func (e *Engine) SetDeviceStatus(ctx context.Context, tenant, deviceID string, s DeviceStatus) (err error) {
 	const op = "SetDeviceStatus"
+	defer func() {
+		e.audit(ctx, AuditEvent{Op: op + "(" + s.String() + ")", Tenant: tenant, DeviceID: deviceID}, err)
+	}()
 	if s != DeviceActive && s != DeviceDisabled {
 		return fieldErr(op, CodeMalformed, "status", "unknown device status")
 	}
-	err := e.store.Atomic(ctx, func(tx Tx) error {
+	err = e.store.Atomic(ctx, func(tx Tx) error {
 		r, err := tx.GetDevice(ctx, tenant, deviceID)
 		if err != nil {
 			return e.storeErr(op, entityDevice, err)

@@ -11,6 +11,8 @@ import (
 	"math"
 	"math/big"
 	"time"
+
+	"github.com/credlife/clm/internal/lockout"
 )
 
 // Options configure an Engine. The zero value of every field means the
@@ -29,6 +31,10 @@ type Options struct {
 	// Logger receives the engine's own diagnostics, never a secret;
 	// nothing is logged when nil.
 	Logger *slog.Logger
+	// Auditor receives an AuditEvent for every state change (and attempt at
+	// one) and every failed authentication; when nil, a NewSlogAuditor on
+	// Logger, or nothing when Logger is nil too.
+	Auditor Auditor
 
 	// PSKValidity is how long an issued PSK stays valid; 10 years when 0.
 	PSKValidity time.Duration
@@ -42,6 +48,16 @@ type Options struct {
 	// DeviceValidity is how long a registered device stays valid; never
 	// expires when 0.
 	DeviceValidity time.Duration
+	// AuthFailures is how many wrong passwords for one PSK within
+	// AuthWindow lock it for AuthWindow: while locked, its authentications
+	// answer CodePSKNotActive (HTTP 403) before any store access. Failures
+	// are counted per canonical keyid, in memory, per process. 10 when 0;
+	// negative turns the limit off.
+	AuthFailures int
+	// AuthWindow is the counting window and the lock's length; 5 minutes
+	// when 0.
+	AuthWindow time.Duration
+
 	// RequireDeviceKey makes the device key mandatory in every request that
 	// names a device ID (spec §2.4); when false it is checked only if given.
 	RequireDeviceKey bool
@@ -100,11 +116,12 @@ func (p PasswordPolicy) Entropy() float64 {
 // is safe for concurrent use, and several engines (in one process or many)
 // may share one database.
 type Engine struct {
-	store  Store
-	sealer *Sealer
-	now    func() time.Time
-	rand   io.Reader
-	log    *slog.Logger
+	store   Store
+	sealer  *Sealer
+	now     func() time.Time
+	rand    io.Reader
+	log     *slog.Logger
+	auditor Auditor
 
 	pskValidity    time.Duration
 	password       PasswordPolicy
@@ -113,6 +130,8 @@ type Engine struct {
 	requireDevKey  bool
 	pageSize       int
 	maxPageSize    int
+
+	pskLimit *lockout.Limiter
 
 	cas          map[string]CA
 	caList       []CA
@@ -155,6 +174,10 @@ func New(store Store, opts *Options) (*Engine, error) {
 	if e.rand == nil {
 		e.rand = rand.Reader
 	}
+	e.auditor = o.Auditor
+	if e.auditor == nil && e.log != nil {
+		e.auditor = NewSlogAuditor(e.log)
+	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -182,6 +205,13 @@ func New(store Store, opts *Options) (*Engine, error) {
 	if e.pageSize < 0 || e.maxPageSize < 0 || e.pageSize > e.maxPageSize {
 		return nil, errf("New", CodeConfigInvalid, "", errors.New("page sizes must satisfy 0 < PageSize ≤ MaxPageSize"))
 	}
+	if o.AuthWindow == 0 {
+		o.AuthWindow = 5 * time.Minute
+	}
+	if o.AuthFailures == 0 {
+		o.AuthFailures = 10
+	}
+	e.pskLimit = lockout.New(o.AuthFailures, o.AuthWindow)
 	e.certKeyType, e.certValidity, e.crlValidity, e.legacyP12 = o.CertKeyType, o.CertValidity, o.CRLValidity, o.LegacyPKCS12
 	if e.certKeyType == "" {
 		e.certKeyType = KeyECP256

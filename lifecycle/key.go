@@ -19,8 +19,15 @@ const (
 var keyLengths = map[int]bool{80: true, 128: true, 192: true, 256: true}
 
 // CreateKey implements Manager.
-func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (*KeyResult, error) {
+func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyResult, err error) {
 	const op = "CreateKey"
+	defer func() {
+		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
+		if res != nil {
+			ev.DeviceID, ev.Tenant, ev.KeyNumber = devID(res.Device), devTenant(res.Device), res.KeyNumber
+		}
+		e.audit(ctx, ev, err)
+	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{mayRegister: true}, e.requireDevKey)
@@ -140,8 +147,15 @@ func (e *Engine) openKey(ctx context.Context, op string, r *CredentialRecord) (S
 }
 
 // GetKey implements Manager.
-func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (*KeyResult, error) {
+func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (res *KeyResult, err error) {
 	const op = "GetKey"
+	defer func() {
+		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
+		if res != nil {
+			ev.DeviceID, ev.Tenant, ev.KeyNumber = devID(res.Device), devTenant(res.Device), res.KeyNumber
+		}
+		e.audit(ctx, ev, err)
+	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
@@ -181,8 +195,15 @@ func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (*KeyResult, err
 // another algorithm; when generating, 1104 for a length the algorithm does
 // not have. Of concurrent rotations of one key exactly one succeeds; the
 // others answer 1504.
-func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (*KeyResult, error) {
+func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyResult, err error) {
 	const op = "RotateKey"
+	defer func() {
+		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
+		if res != nil {
+			ev.DeviceID, ev.Tenant, ev.KeyNumber = devID(res.Device), devTenant(res.Device), res.KeyNumber
+		}
+		e.audit(ctx, ev, err)
+	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
@@ -309,8 +330,15 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (*KeyResul
 // 1503 not bound at filepath, 1504 already updated, 1508 commonkey does not
 // match (compared in constant time). The sealed key is erased from the
 // store.
-func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (*DeleteKeyResult, error) {
+func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (res *DeleteKeyResult, err error) {
 	const op = "DeleteKey"
+	defer func() {
+		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID, KeyNumber: req.KeyNumber}
+		if res != nil {
+			ev.DeviceID, ev.Tenant = devID(res.Device), devTenant(res.Device)
+		}
+		e.audit(ctx, ev, err)
+	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)

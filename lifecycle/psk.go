@@ -41,8 +41,15 @@ func ParseKeyID(s string) (int64, error) {
 func pskAD(keyID int64) []byte { return []byte("clm/psk/" + FormatKeyID(keyID) + "/password") }
 
 // IssuePSK implements Manager.
-func (e *Engine) IssuePSK(ctx context.Context, req IssuePSKRequest) (*PSK, error) {
+func (e *Engine) IssuePSK(ctx context.Context, req IssuePSKRequest) (res *PSK, err error) {
 	const op = "IssuePSK"
+	defer func() {
+		ev := AuditEvent{Op: op, Tenant: req.Tenant}
+		if res != nil {
+			ev.KeyID = res.KeyID
+		}
+		e.audit(ctx, ev, err)
+	}()
 	c := newCheck(op)
 	c.require("tenantid", req.Tenant != "")
 	c.require("alias", req.Alias != "")
@@ -162,8 +169,13 @@ func (e *Engine) limit(op string, n int) (int, error) {
 }
 
 // AuthenticatePSK implements Manager.
-func (e *Engine) AuthenticatePSK(ctx context.Context, c PSKCredentials) (*Caller, error) {
+func (e *Engine) AuthenticatePSK(ctx context.Context, c PSKCredentials) (res *Caller, err error) {
 	const op = "AuthenticatePSK"
+	defer func() {
+		if err != nil { // a failed authentication; successes are not state changes
+			e.audit(ctx, AuditEvent{Op: op, KeyID: c.KeyID}, err)
+		}
+	}()
 	if err := checkPSKFields(op, c); err != nil {
 		return nil, err
 	}
@@ -183,11 +195,15 @@ func checkPSKFields(op string, p PSKCredentials) error {
 }
 
 // authenticate checks PSK credentials whose form checkPSKFields accepted:
+// 1202 locked after too many wrong passwords (before the store is read),
 // 1204 absent, 1201 wrong password (compared in constant time), 1202
 // disabled, 1203 expired. The password is checked before the state, so the
 // state of a PSK is told only to who knows its password.
 func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) (*PSKRecord, error) {
 	id, _ := ParseKeyID(c.KeyID)
+	if e.pskLimit.Locked(id, e.now()) {
+		return nil, errf(op, CodePSKNotActive, "keyid", errors.New("locked after repeated failed authentications"))
+	}
 	r, err := e.store.GetPSK(ctx, id)
 	if err != nil {
 		return nil, e.storeErr(op, entityPSK, err)
@@ -196,9 +212,13 @@ func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) 
 	if err != nil {
 		return nil, errf(op, CodeDecrypt, "", err)
 	}
-	if subtle.ConstantTimeCompare(pw, []byte(c.Password)) != 1 {
+	match := subtle.ConstantTimeCompare(pw, []byte(c.Password)) == 1
+	clear(pw)
+	if !match {
+		e.pskLimit.Fail(id, e.now())
 		return nil, errf(op, CodePasswordMismatch, "key", nil)
 	}
+	e.pskLimit.Succeed(id)
 	if r.Status != PSKActive {
 		return nil, errf(op, CodePSKNotActive, "", nil)
 	}
@@ -209,8 +229,9 @@ func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) 
 }
 
 // DeletePSK implements Manager.
-func (e *Engine) DeletePSK(ctx context.Context, c PSKCredentials) error {
+func (e *Engine) DeletePSK(ctx context.Context, c PSKCredentials) (err error) {
 	const op = "DeletePSK"
+	defer func() { e.audit(ctx, AuditEvent{Op: op, KeyID: c.KeyID}, err) }()
 	if err := checkPSKFields(op, c); err != nil {
 		return err
 	}
@@ -225,8 +246,9 @@ func (e *Engine) DeletePSK(ctx context.Context, c PSKCredentials) error {
 }
 
 // SetPSKStatus implements Manager.
-func (e *Engine) SetPSKStatus(ctx context.Context, keyID string, s PSKStatus) error {
+func (e *Engine) SetPSKStatus(ctx context.Context, keyID string, s PSKStatus) (err error) {
 	const op = "SetPSKStatus"
+	defer func() { e.audit(ctx, AuditEvent{Op: op + "(" + s.String() + ")", KeyID: keyID}, err) }()
 	id, err := ParseKeyID(keyID)
 	if err != nil {
 		return fieldErr(op, CodeMalformed, "keyid", err.Error())

@@ -5,11 +5,12 @@
 //   - the first run enrols the device: a client certificate (with the CA
 //     certificate and the private key) and an AES key; the device id and
 //     device key the server returns are kept in state.json (mode 0600);
+//
 //   - a later run renews the certificate when it expires within
 //     -renew-before, and rotates the key when it is older than -rotate-after.
 //
-//	go run ./examples/device -server http://127.0.0.1:8080 -license "$(cat clm.license)" \
-//	    -keyid 0000000001 -key PSK-PASSWORD -name nec-edge-0001 -dir ./device-state
+//     go run ./examples/device -server http://127.0.0.1:8080 -license "$(cat clm.license)" \
+//     -keyid 0000000001 -key PSK-PASSWORD -name nec-edge-0001 -dir ./device-state
 package main
 
 import (

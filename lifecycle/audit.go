@@ -1,0 +1,91 @@
+package lifecycle
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// AuditEvent records one state change, or one attempt at one, and every
+// failed authentication: who asked (the PSK's keyid, or "" for an
+// administrative call), in which tenant, what (the Manager method) on which
+// device and credential, and the outcome. It never holds a secret.
+type AuditEvent struct {
+	Time      time.Time
+	Op        string // the Manager method, as "RevokeCertificate"
+	KeyID     string // the PSK that made the request, canonical; "" when administrative
+	Tenant    string // on success; a failure names the keyid, not the tenant
+	DeviceID  string // when known
+	KeyNumber int64  // the credential acted on (or created), when known
+	Serial    string // the certificate's serial, when there is one
+	Outcome   Code   // CodeOK, or the code of the failure
+}
+
+// Auditor receives audit events. Implementations must be safe for
+// concurrent use and should not block: the engine calls Audit on the
+// request's path, after the outcome is known.
+type Auditor interface {
+	Audit(ctx context.Context, ev AuditEvent)
+}
+
+// NewSlogAuditor returns an Auditor that writes each event to l, at Info
+// for successes and Warn for failures, under the message "audit".
+func NewSlogAuditor(l *slog.Logger) Auditor { return slogAuditor{l} }
+
+type slogAuditor struct{ l *slog.Logger }
+
+func (a slogAuditor) Audit(ctx context.Context, ev AuditEvent) {
+	level := slog.LevelInfo
+	if ev.Outcome != CodeOK {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{slog.String("op", ev.Op), slog.Int("outcome", int(ev.Outcome))}
+	for _, kv := range []struct{ k, v string }{{"keyid", ev.KeyID}, {"tenant", ev.Tenant}, {"deviceid", ev.DeviceID}, {"serial", ev.Serial}} {
+		if kv.v != "" {
+			attrs = append(attrs, slog.String(kv.k, kv.v))
+		}
+	}
+	if ev.KeyNumber != 0 {
+		attrs = append(attrs, slog.Int64("keynumber", ev.KeyNumber))
+	}
+	a.l.LogAttrs(ctx, level, "audit", attrs...)
+}
+
+// audit completes ev with the time and outcome and hands it to the
+// auditor. A keyid that does not parse is not echoed.
+func (e *Engine) audit(ctx context.Context, ev AuditEvent, err error) {
+	if e.auditor == nil {
+		return
+	}
+	ev.Time = e.now().UTC()
+	ev.Outcome = CodeOf(err)
+	if ev.KeyID != "" {
+		if id, perr := ParseKeyID(ev.KeyID); perr == nil {
+			ev.KeyID = FormatKeyID(id)
+		} else {
+			ev.KeyID = "(malformed)"
+		}
+	}
+	e.auditor.Audit(ctx, ev)
+}
+
+func devID(d *DeviceResult) string {
+	if d == nil || d.Device == nil {
+		return ""
+	}
+	return d.Device.ID
+}
+
+func devTenant(d *DeviceResult) string {
+	if d == nil || d.Device == nil {
+		return ""
+	}
+	return d.Device.Tenant
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

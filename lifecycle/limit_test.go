@@ -1,0 +1,154 @@
+package lifecycle_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/credlife/clm/lifecycle"
+)
+
+// countingStore counts the PSK reads that reach the store.
+type countingStore struct {
+	lifecycle.Store
+	reads atomic.Int64
+}
+
+func (c *countingStore) GetPSK(ctx context.Context, id int64) (*lifecycle.PSKRecord, error) {
+	c.reads.Add(1)
+	return c.Store.GetPSK(ctx, id)
+}
+
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *testClock) add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+func TestBruteForceLimit(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: openStore(t)}
+	clock := &testClock{now: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
+	m := newEngine(t, store, &lifecycle.Options{Now: clock.Now})
+	a, _ := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "tenantA", Alias: "a"})
+	b, _ := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "tenantB", Alias: "b"})
+
+	store.reads.Store(0)
+	for i := range 1000 {
+		keyID := a.KeyID
+		if i%2 == 1 {
+			keyID = "1" // the same PSK, not zero-padded: one counter
+		}
+		_, err := m.AuthenticatePSK(ctx, lifecycle.PSKCredentials{KeyID: keyID, Password: "guess"})
+		if !errors.Is(err, lifecycle.CodePasswordMismatch) && !errors.Is(err, lifecycle.CodePSKNotActive) {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	reached := store.reads.Load()
+	t.Logf("FIGURE brute force: of 1,000 bad attempts, %d reached the store (limit 10 per 5 minutes per keyid)", reached)
+	if reached != 10 {
+		t.Fatalf("of 1,000 bad attempts %d reached the store, want 10", reached)
+	}
+	_, err := m.AuthenticatePSK(ctx, lifecycle.PSKCredentials{KeyID: a.KeyID, Password: a.Password})
+	if !errors.Is(err, lifecycle.CodePSKNotActive) {
+		t.Fatalf("while locked even the right password answers 1202 (403): %v", err)
+	}
+	if _, err := m.AuthenticatePSK(ctx, lifecycle.PSKCredentials{KeyID: b.KeyID, Password: b.Password}); err != nil {
+		t.Fatalf("another tenant's PSK must not be locked: %v", err)
+	}
+	clock.add(5*time.Minute + time.Second)
+	if _, err := m.AuthenticatePSK(ctx, lifecycle.PSKCredentials{KeyID: a.KeyID, Password: a.Password}); err != nil {
+		t.Fatalf("after the window the PSK works again: %v", err)
+	}
+	// A success resets the count: nine failures, a success, nine failures
+	// do not lock.
+	for round := range 2 {
+		for range 9 {
+			m.AuthenticatePSK(ctx, lifecycle.PSKCredentials{KeyID: a.KeyID, Password: "guess"})
+		}
+		if _, err := m.AuthenticatePSK(ctx, lifecycle.PSKCredentials{KeyID: a.KeyID, Password: a.Password}); err != nil {
+			t.Fatalf("round %d: nine failures must not lock: %v", round, err)
+		}
+	}
+	// Off when negative.
+	off := newEngine(t, openStore(t), &lifecycle.Options{AuthFailures: -1})
+	p, _ := off.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
+	for range 20 {
+		off.AuthenticatePSK(ctx, lifecycle.PSKCredentials{KeyID: p.KeyID, Password: "guess"})
+	}
+	if _, err := off.AuthenticatePSK(ctx, lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}); err != nil {
+		t.Fatalf("with the limit off nothing locks: %v", err)
+	}
+}
+
+// recorder is an Auditor that keeps the events.
+type recorder struct {
+	mu sync.Mutex
+	ev []lifecycle.AuditEvent
+}
+
+func (r *recorder) Audit(_ context.Context, ev lifecycle.AuditEvent) {
+	r.mu.Lock()
+	r.ev = append(r.ev, ev)
+	r.mu.Unlock()
+}
+
+func TestAuditEvents(t *testing.T) {
+	ctx := context.Background()
+	rec := &recorder{}
+	f := newCertFixtureTB(t, &lifecycle.Options{Auditor: rec})
+	m := f.m
+	r := f.issue(lifecycle.IssueCertificateRequest{Subject: "/CN=a", Passphrase: "pp-secret"})
+	m.AuthenticatePSK(ctx, lifecycle.PSKCredentials{KeyID: f.creds.KeyID, Password: "wrong"})
+	m.RevokeCertificate(ctx, lifecycle.RevokeCertificateRequest{PSK: f.creds, Device: f.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: r.Certificate.KeyNumber}})
+	k, _ := m.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: f.creds, Device: f.dev, Alias: "k", KeyType: "AES", KeyPath: "/tmp/key", Path: "/k"})
+	m.DeleteKey(ctx, lifecycle.DeleteKeyRequest{PSK: f.creds, Device: f.dev, KeyNumber: k.KeyNumber, Key: make([]byte, 16), Path: "/k"})
+
+	want := []struct {
+		op      string
+		outcome lifecycle.Code
+		kn      int64
+	}{
+		{"IssuePSK", 0, 0},
+		{"EnrollDevice", 0, 0},
+		{"IssueCertificate", 0, r.Certificate.KeyNumber},
+		{"AuthenticatePSK", lifecycle.CodePasswordMismatch, 0},
+		{"RevokeCertificate", 0, r.Certificate.KeyNumber},
+		{"CreateKey", 0, k.KeyNumber},
+		{"DeleteKey", lifecycle.CodeCommonKeyMismatch, k.KeyNumber},
+	}
+	if len(rec.ev) != len(want) {
+		t.Fatalf("got %d events, want %d: %+v", len(rec.ev), len(want), rec.ev)
+	}
+	for i, w := range want {
+		ev := rec.ev[i]
+		if ev.Op != w.op || ev.Outcome != w.outcome || ev.KeyNumber != w.kn || ev.Time.IsZero() {
+			t.Errorf("event %d: %+v, want op %s outcome %d keynumber %d", i, ev, w.op, w.outcome, w.kn)
+		}
+		if ev.Op != "IssuePSK" && ev.KeyID != f.creds.KeyID {
+			t.Errorf("event %d must name the PSK that acted: %q", i, ev.KeyID)
+		}
+		if i >= 2 && ev.Op != "AuthenticatePSK" && ev.DeviceID != f.dev.ID {
+			t.Errorf("event %d must name the device: %+v", i, ev)
+		}
+		if ev.Outcome == lifecycle.CodeOK && ev.Tenant != "t" {
+			t.Errorf("a successful event names the tenant: %+v", ev)
+		}
+	}
+	if rec.ev[2].Serial != r.Certificate.Serial {
+		t.Error("a certificate's event names its serial")
+	}
+	dump := fmt.Sprintf("%+v %#v", rec.ev, rec.ev)
+	for _, secret := range []string{f.creds.Password.Reveal(), "pp-secret", f.dev.Key.Reveal(), string(k.Key), r.PrivateKey.Reveal()} {
+		if strings.Contains(dump, secret) {
+			t.Fatal("an audit event carries a secret")
+		}
+	}
+}
