@@ -2,7 +2,7 @@
 GO ?= go
 BENCHTIME ?= 1s
 
-.PHONY: test vet bench run
+.PHONY: test vet bench run fuzz
 
 ## test: go vet, then every test with the race detector. The MariaDB and
 ## PostgreSQL suites run when CLM_TEST_MYSQL_DSN / CLM_TEST_POSTGRES_DSN are set.
@@ -20,3 +20,19 @@ bench:
 ## http://127.0.0.1:8080/SWCLM/v10/. The first start prints a license key.
 run:
 	$(GO) run ./examples/clmserver
+
+## fuzz: each fuzz target in turn for FUZZTIME (go test -fuzz runs one
+## target per run). CI runs it briefly: make fuzz FUZZTIME=3s.
+FUZZTIME ?= 30s
+FUZZ_TARGETS = \
+	lifecycle:FuzzParseSubject lifecycle:FuzzParseAddresses lifecycle:FuzzSealedOpen \
+	cipher/twine:FuzzRoundTrip \
+	httpadapter:FuzzRequest httpadapter:FuzzBasicAuth \
+	httpadapter/client:FuzzAnswers
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+		echo "$$out" | tail -1; \
+	done

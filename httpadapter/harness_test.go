@@ -36,6 +36,7 @@ type server struct {
 	ca    *ca.CA
 	clock *clock
 	logs  *syncBuffer
+	h     http.Handler
 }
 
 type clock struct {
@@ -86,7 +87,7 @@ func newServer(t testing.TB, o *lifecycle.Options) *server {
 	h := httpadapter.New(m, &httpadapter.Options{License: license, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &server{t: t, url: srv.URL, store: st, m: m, ca: ca1, clock: c, logs: logs}
+	return &server{t: t, url: srv.URL, store: st, m: m, ca: ca1, clock: c, logs: logs, h: h}
 }
 
 // call sends a request with the license and returns status, headers and
@@ -134,13 +135,15 @@ func (s *server) callAuth(method, path string, body any, user, pass string) (int
 // hash is a digest of every row of the data tables: equal hashes mean the
 // store did not change. (Sequences may advance on a failed request; a
 // number is never handed out twice, gaps are allowed.)
-func (s *server) hash() string {
-	s.t.Helper()
+func (s *server) hash() string { return s.hashT(s.t) }
+
+func (s *server) hashT(t testing.TB) string {
+	t.Helper()
 	h := sha256.New()
 	for _, table := range []string{"clm_psks", "clm_devices", "clm_credentials", "clm_bindings"} {
 		var rows []map[string]any
 		if err := s.store.DB().Table(table).Order("1").Find(&rows).Error; err != nil {
-			s.t.Fatal(err)
+			t.Fatal(err)
 		}
 		fmt.Fprintf(h, "%s:%d\n", table, len(rows))
 		for _, r := range rows {
