@@ -1,0 +1,120 @@
+package hsm_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/credlife/clm/backends/sqlitestore"
+	"github.com/credlife/clm/ca"
+	"github.com/credlife/clm/ca/hsm"
+	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/catest"
+)
+
+const softhsm = "/usr/lib/softhsm/libsofthsm2.so"
+
+// token makes a SoftHSM2 token in a temporary directory and returns the
+// module URI that opens it.
+func token(t *testing.T) string {
+	t.Helper()
+	_, err := os.Stat(softhsm)
+	if _, err2 := exec.LookPath("softhsm2-util"); err != nil || err2 != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("SoftHSM2 is required in CI (.ci/run installs softhsm2)")
+		}
+		t.Skip("no SoftHSM2")
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "softhsm2.conf")
+	os.MkdirAll(filepath.Join(dir, "tokens"), 0o700)
+	os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600)
+	t.Setenv("SOFTHSM2_CONF", conf)
+	out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "clm", "--pin", "1234", "--so-pin", "5678").CombinedOutput()
+	if err != nil {
+		t.Fatalf("softhsm2-util: %v %s", err, out)
+	}
+	return "pkcs11:module-path=" + softhsm + ";token=clm?pin-value=1234"
+}
+
+// TestCAInSoftHSM: the local CA signs with a key in a SoftHSM2 token; its
+// certificate, a leaf and a CRL signed in the token verify with openssl;
+// the store holds no private key; the CA conformance suite passes.
+func TestCAInSoftHSM(t *testing.T) {
+	ctx := context.Background()
+	module := token(t)
+	for kt, id := range map[lifecycle.CertKeyType]string{lifecycle.KeyECP256: "7301", lifecycle.KeyRSA2048: "7302"} {
+		t.Run(string(kt), func(t *testing.T) {
+			signer, closeFn, err := hsm.Signer(ctx, module, "pkcs11:id="+id+";object=clm-"+strings.ToLower(string(kt)), kt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeFn()
+			dir := t.TempDir()
+			store, err := sqlitestore.Open(ctx, filepath.Join(dir, "clm.db"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: bytes.Repeat([]byte{1}, 32)})
+			c, err := ca.Open(ctx, store, keys, &ca.Options{Name: "hsm", Signer: signer})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, _ := store.GetCredential(ctx, c.KeyNumber())
+			if len(rec.Secret) != 0 {
+				t.Fatal("a CA whose key is in the token stores no key")
+			}
+			m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys, CAs: []lifecycle.CA{c}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
+			creds := lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}
+			leaf, err := m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: "d"},
+				CA: "hsm", Subject: "/CN=hsm-leaf", KeyPath: "/k", Path: "/c", CAPath: "/ca"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.RevokeCertificate(ctx, lifecycle.RevokeCertificateRequest{PSK: creds, Device: lifecycle.DeviceRequest{ID: leaf.Device.Device.ID},
+				CA: "hsm", Ref: lifecycle.CertificateRef{KeyNumber: leaf.Certificate.KeyNumber}}); err != nil {
+				t.Fatal(err)
+			}
+			crl, err := m.CRL(ctx, "hsm")
+			if err != nil {
+				t.Fatal(err)
+			}
+			write := func(name string, b []byte) string {
+				p := filepath.Join(dir, name)
+				os.WriteFile(p, b, 0o600)
+				return p
+			}
+			caPEM := write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate().Raw}))
+			leafPEM := write("leaf.pem", leaf.Certificate.Data)
+			crlPEM := write("ca.crl", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl.DER}))
+			if out, err := exec.Command("openssl", "verify", "-CAfile", caPEM, caPEM).CombinedOutput(); err != nil {
+				t.Fatalf("the CA certificate signed in the token: %s", out)
+			}
+			if out, err := exec.Command("openssl", "verify", "-CAfile", caPEM, leafPEM).CombinedOutput(); err != nil {
+				t.Fatalf("the leaf signed in the token: %s", out)
+			}
+			if out, err := exec.Command("openssl", "crl", "-in", crlPEM, "-CAfile", caPEM, "-noout").CombinedOutput(); err != nil || !strings.Contains(string(out), "verify OK") {
+				t.Fatalf("the CRL signed in the token: %s", out)
+			}
+			out, err := exec.Command("openssl", "verify", "-crl_check", "-CAfile", caPEM, "-CRLfile", crlPEM, leafPEM).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "certificate revoked") {
+				t.Fatalf("the revoked leaf must fail the CRL check: %s", out)
+			}
+			if _, err := x509.ParseCertificate(c.Certificate().Raw); err != nil {
+				t.Fatal(err)
+			}
+			catest.Run(t, func(*testing.T) lifecycle.CA { return c }, &catest.Options{Issuances: 300})
+		})
+	}
+}
