@@ -314,6 +314,13 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 		}
 		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: result.KeyNumber, Path: newPath, CreatedAt: now})
 	})
+	if errors.Is(err, ErrConflict) {
+		// A concurrent change won. Answer as a request after it would: a
+		// deleted key is absent (1501), a rotated one updated (1504).
+		if r, rerr := e.store.GetCredential(ctx, req.KeyNumber); rerr == nil && r.State == StateDeleted {
+			return nil, errf(op, CodeKeyNotFound, "keynumber", err)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
