@@ -2,6 +2,7 @@ package mysqlstore_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/credlife/clm/backends/mysqlstore"
@@ -22,5 +23,37 @@ func TestConformance(t *testing.T) {
 	testdb.MySQL(t) // skip or fail early when the server is not configured
 	storetest.Run(t, func(ctx context.Context, t *testing.T) (storetest.Harness, error) {
 		return harness{dsn: testdb.MySQL(t)}, nil
+	})
+}
+
+func TestNoPartialState(t *testing.T) {
+	s, err := mysqlstore.Open(context.Background(), testdb.MySQL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.NoPartialState(t, s, func(ctx context.Context) error {
+		return s.DB().WithContext(ctx).Exec(`CREATE TRIGGER clm_fail BEFORE INSERT ON clm_bindings FOR EACH ROW
+			BEGIN IF NEW.path = '` + storetest.FailPath + `' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'forced failure'; END IF; END`).Error
+	})
+}
+
+func TestLockTimeout(t *testing.T) {
+	dsn := testdb.MySQL(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	s, err := mysqlstore.Open(context.Background(), dsn+sep+"innodb_lock_wait_timeout=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.LockTimeout(t, s, func(ctx context.Context) (func(), error) {
+		tx := s.DB().WithContext(ctx).Begin()
+		if err := tx.Exec("SELECT value FROM clm_sequences WHERE name = 'keyid' FOR UPDATE").Error; err != nil {
+			return nil, err
+		}
+		return func() { tx.Rollback() }, nil
 	})
 }

@@ -24,3 +24,34 @@ func TestConformance(t *testing.T) {
 		return harness{dsn: testdb.Postgres(t)}, nil
 	})
 }
+
+func TestNoPartialState(t *testing.T) {
+	s, err := postgresstore.Open(context.Background(), testdb.Postgres(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.NoPartialState(t, s, func(ctx context.Context) error {
+		db := s.DB().WithContext(ctx)
+		if err := db.Exec(`CREATE FUNCTION clm_fail() RETURNS trigger AS $$ BEGIN
+			IF NEW.path = '` + storetest.FailPath + `' THEN RAISE EXCEPTION 'forced failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`).Error; err != nil {
+			return err
+		}
+		return db.Exec(`CREATE TRIGGER clm_fail BEFORE INSERT ON clm_bindings FOR EACH ROW EXECUTE FUNCTION clm_fail()`).Error
+	})
+}
+
+func TestLockTimeout(t *testing.T) {
+	s, err := postgresstore.Open(context.Background(), testdb.Postgres(t)+"&lock_timeout=1000", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.LockTimeout(t, s, func(ctx context.Context) (func(), error) {
+		tx := s.DB().WithContext(ctx).Begin()
+		if err := tx.Exec("SELECT value FROM clm_sequences WHERE name = 'keyid' FOR UPDATE").Error; err != nil {
+			return nil, err
+		}
+		return func() { tx.Rollback() }, nil
+	})
+}

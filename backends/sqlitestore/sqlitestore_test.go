@@ -147,3 +147,15 @@ func TestNoPlaintextAtRest(t *testing.T) {
 		}
 	}
 }
+
+func TestNoPartialState(t *testing.T) {
+	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "clm.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.NoPartialState(t, s, func(ctx context.Context) error {
+		return s.DB().WithContext(ctx).Exec(`CREATE TRIGGER clm_fail BEFORE INSERT ON clm_bindings
+			WHEN NEW.path = '` + storetest.FailPath + `' BEGIN SELECT RAISE(ABORT, 'forced failure'); END`).Error
+	})
+}

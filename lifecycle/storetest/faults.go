@@ -1,0 +1,105 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/credlife/clm/ca"
+	"github.com/credlife/clm/lifecycle"
+)
+
+// FailPath is the binding path that NoPartialState makes fail.
+const FailPath = "/fail"
+
+// NoPartialState checks that an operation of several statements whose last
+// statement fails leaves no row behind. failBindings must make every insert
+// of a binding with Path FailPath fail, from then on (a trigger does it).
+func NoPartialState(t *testing.T, s lifecycle.Store, failBindings func(ctx context.Context) error) {
+	ctx := context.Background()
+	e := &env{t: t, ctx: ctx}
+	k := &certEnv{env: e, s: s, c: &clock{now: time.Now().UTC().Truncate(time.Second)}}
+	keys := testKeys(e, 1, 1)
+	var err error
+	k.ca, err = ca.Open(ctx, s, keys, &ca.Options{Now: k.c.Now})
+	e.must(err, "ca.Open")
+	k.m = e.engine(s, k.c, &lifecycle.Options{Keys: keys, CAs: []lifecycle.CA{k.ca}})
+	p, err := k.m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "partial", Alias: "a"})
+	e.must(err, "IssuePSK")
+	creds := lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}
+	c, err := k.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: "d"},
+		CA: "ca1", Subject: "/CN=p", KeyPath: "/k", Path: "/ok", CAPath: "/ca"})
+	e.must(err, "IssueCertificate")
+	dev := lifecycle.DeviceRequest{ID: c.Device.Device.ID, Key: c.Device.Key}
+	count := func() (int, int) {
+		devs, err := s.ListDevices(ctx, lifecycle.DeviceQuery{Tenant: "partial", Limit: 1000})
+		e.must(err, "ListDevices")
+		creds, err := s.ListCredentials(ctx, lifecycle.CredentialQuery{Tenant: "partial", Limit: 1000})
+		e.must(err, "ListCredentials")
+		return len(devs), len(creds)
+	}
+	d0, c0 := count()
+	e.must(failBindings(ctx), "installing the failing statement")
+	checks := []struct {
+		name string
+		call func() error
+	}{
+		{"a new device with its certificate", func() error {
+			_, err := k.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: "new", ExtData: map[string]string{"a": "b"}},
+				CA: "ca1", Subject: "/CN=n", KeyPath: "/k", Path: FailPath, CAPath: "/ca"})
+			return err
+		}},
+		{"a key", func() error {
+			_, err := k.m.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: dev, Alias: "k", KeyType: "AES", KeyPath: "/k", Path: FailPath})
+			return err
+		}},
+		{"a renewal", func() error {
+			_, err := k.m.RenewCertificate(ctx, lifecycle.RenewCertificateRequest{PSK: creds, Device: dev, CA: "ca1",
+				Ref: lifecycle.CertificateRef{KeyNumber: c.Certificate.KeyNumber}, Passphrase: "p", Path: "/ok", NewPath: FailPath})
+			return err
+		}},
+	}
+	for _, ch := range checks {
+		err := ch.call()
+		if code := lifecycle.CodeOf(err); code < 1601 || code > 1604 {
+			t.Fatalf("%s: a failing statement must answer a database error (160x), got %v", ch.name, err)
+		}
+		if d, cr := count(); d != d0 || cr != c0 {
+			t.Fatalf("%s: a failed operation left rows behind: devices %d→%d, credentials %d→%d", ch.name, d0, d, c0, cr)
+		}
+	}
+	r, err := s.GetCredential(ctx, c.Certificate.KeyNumber)
+	e.must(err, "GetCredential")
+	if r.State != lifecycle.StateValid {
+		t.Fatal("a failed renewal must leave the old certificate valid")
+	}
+	t.Logf("FIGURE partial states found after %d failed multi-row operations: 0", len(checks))
+}
+
+// LockTimeout checks that a request waiting on a row lock held past the
+// database's lock timeout answers 1403 and changes nothing. hold must lock
+// the row of the keyid sequence (as SELECT ... FOR UPDATE in an open
+// transaction would) until release is called; s must be opened with a
+// short lock timeout.
+func LockTimeout(t *testing.T, s lifecycle.Store, hold func(ctx context.Context) (release func(), err error)) {
+	ctx := context.Background()
+	e := &env{t: t, ctx: ctx}
+	m := e.engine(s, &clock{now: time.Now()}, nil)
+	release, err := hold(ctx)
+	e.must(err, "holding the lock")
+	start := time.Now()
+	_, err = m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "locked", Alias: "a"})
+	waited := time.Since(start)
+	release()
+	if !errors.Is(err, lifecycle.CodeLockTimeout) {
+		t.Fatalf("a lock held past the timeout must answer 1403, got %v", err)
+	}
+	if page, _ := m.ListPSKs(ctx, lifecycle.ListPSKsRequest{Tenant: "locked"}); len(page.PSKs) != 0 {
+		t.Fatal("a timed-out request must change nothing")
+	}
+	if _, err := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "locked", Alias: "a"}); err != nil {
+		t.Fatalf("once the lock is released requests succeed: %v", err)
+	}
+	t.Logf("FIGURE lock timeout: answered 1403 after %v", waited.Round(time.Millisecond))
+}
