@@ -2,7 +2,7 @@
 GO ?= go
 BENCHTIME ?= 1s
 
-.PHONY: test vet bench run fuzz
+.PHONY: test vet bench run fuzz reliability
 
 ## test: go vet, then every test with the race detector. The MariaDB and
 ## PostgreSQL suites run when CLM_TEST_MYSQL_DSN / CLM_TEST_POSTGRES_DSN are set.
@@ -36,3 +36,11 @@ fuzz:
 		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg 2>&1) || { echo "$$out"; exit 1; }; \
 		echo "$$out" | tail -1; \
 	done
+
+## reliability: the tests behind the README's Reliability section, printing
+## their figures (MariaDB and PostgreSQL ones need the CLM_TEST_* DSNs).
+RELIABILITY_TESTS = TestBruteForceLimit|TestAddressLimit|TestSecretHygiene|TestConstantTimeSites|TestMultiProcessRaces|TestNoPartialState|TestLockTimeout|TestDatabaseOutage|TestRetryAfterLostAnswer|TestCAInSoftHSM|TestPKCS12Interop
+reliability:
+	@out=$$($(GO) test -count=1 -v -run '^($(RELIABILITY_TESTS))$$' ./... 2>&1) || { echo "$$out"; exit 1; }; \
+	echo "$$out" | grep -E 'FIGURE' | sed 's/^ *[a-z_]*\.go:[0-9]*: FIGURE /  /'; \
+	echo "$$out" | grep -cE '^--- PASS' | xargs echo "  reliability tests passed:"

@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/credlife/clm/lifecycle"
@@ -71,8 +72,10 @@ func BenchmarkCreateKey(b *testing.B) {
 	ctx := context.Background()
 	e, creds, dev := keyBench(b)
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
-		if _, err := e.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: dev, Alias: "k", KeyType: "AES", KeyPath: "/tmp/key", Path: "/k"}); err != nil {
+		i++
+		if _, err := e.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: dev, Alias: "k", KeyType: "AES", KeyPath: "/tmp/key", Path: "/k" + strconv.Itoa(i)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -114,15 +117,17 @@ func BenchmarkRotateKey(b *testing.B) {
 func BenchmarkDeleteKey(b *testing.B) {
 	ctx := context.Background()
 	e, creds, dev := keyBench(b)
+	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
-		k, err := e.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: dev, Alias: "k", KeyType: "AES", KeyPath: "/tmp/key", Path: "/k"})
+		i++
+		k, err := e.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: dev, Alias: "k", KeyType: "AES", KeyPath: "/tmp/key", Path: "/k" + strconv.Itoa(i)})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if _, err := e.DeleteKey(ctx, lifecycle.DeleteKeyRequest{PSK: creds, Device: dev, KeyNumber: k.KeyNumber, Key: k.Key, Path: "/k"}); err != nil {
+		if _, err := e.DeleteKey(ctx, lifecycle.DeleteKeyRequest{PSK: creds, Device: dev, KeyNumber: k.KeyNumber, Key: k.Key, Path: "/k" + strconv.Itoa(i)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -134,9 +139,12 @@ func benchIssue(b *testing.B, kt lifecycle.CertKeyType, f lifecycle.CertFormat, 
 	ctx := context.Background()
 	fx := certBench(b, nil)
 	req := lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=bench.example.com",
-		KeyType: string(kt), Format: f, Passphrase: pass, KeyPath: "/tmp/key", Path: "/c", CAPath: "/ca"}
+		KeyType: string(kt), Format: f, Passphrase: pass, KeyPath: "/tmp/key", CAPath: "/ca"}
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
+		i++
+		req.Path = "/c" + strconv.Itoa(i) // another path each time: a repeat within the replay window is a replay
 		if _, err := fx.m.IssueCertificate(ctx, req); err != nil {
 			b.Fatal(err)
 		}
@@ -169,10 +177,12 @@ func BenchmarkGetCertificate(b *testing.B) {
 func BenchmarkRevokeCertificate(b *testing.B) {
 	ctx := context.Background()
 	fx := certBench(b, nil)
+	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
-		r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=r", KeyPath: "/tmp/key", Path: "/c", CAPath: "/ca"})
+		i++
+		r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=r", KeyPath: "/tmp/key", Path: "/c" + strconv.Itoa(i), CAPath: "/ca"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -207,8 +217,8 @@ func BenchmarkRenewCertificate(b *testing.B) {
 func BenchmarkCRL(b *testing.B) {
 	ctx := context.Background()
 	fx := certBench(b, nil)
-	for range 100 {
-		r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=r", KeyPath: "/tmp/key", Path: "/c", CAPath: "/ca"})
+	for i := range 100 {
+		r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=r", KeyPath: "/tmp/key", Path: "/c" + strconv.Itoa(i), CAPath: "/ca"})
 		if err != nil {
 			b.Fatal(err)
 		}

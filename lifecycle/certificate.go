@@ -326,9 +326,19 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 			return nil, err
 		}
 	}
+	var replayed *CredentialRecord
 	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		if ca == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
+		}
+		if d.ID != "" {
+			var err error
+			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *CredentialRecord) bool {
+				return r.Kind == KindCertificate && r.CA == leaf.record.CA && r.Subject == leaf.record.Subject && r.KeyType == leaf.record.KeyType
+			})
+			if err != nil || replayed != nil {
+				return err
+			}
 		}
 		if err := tx.CreateCredential(ctx, leaf.record); err != nil {
 			return err
@@ -341,7 +351,14 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	if err != nil {
 		return nil, err
 	}
-	enc, pk, err := e.encodeLeaf(op, leaf.record, leaf.cert, leaf.key, f, req.Passphrase)
+	rec, cert, key := leaf.record, leaf.cert, crypto.PrivateKey(leaf.key)
+	if replayed != nil {
+		if cert, key, err = e.openLeaf(ctx, op, replayed); err != nil {
+			return nil, err
+		}
+		rec = replayed
+	}
+	enc, pk, err := e.encodeLeaf(op, rec, cert, key, f, req.Passphrase)
 	if err != nil {
 		return nil, err
 	}

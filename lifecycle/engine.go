@@ -48,6 +48,12 @@ type Options struct {
 	// DeviceValidity is how long a registered device stays valid; never
 	// expires when 0.
 	DeviceValidity time.Duration
+	// ReplayWindow makes certificate and key creation safe to retry: a
+	// known device that asks again, within this window, for the same
+	// credential at the same path (a retry after a lost answer) gets the one
+	// it was given, not a second. 2 minutes when 0; negative turns it off.
+	ReplayWindow time.Duration
+
 	// AuthFailures is how many wrong passwords for one PSK within
 	// AuthWindow lock it for AuthWindow: while locked, its authentications
 	// answer CodePSKNotActive (HTTP 403) before any store access. Failures
@@ -132,6 +138,7 @@ type Engine struct {
 	maxPageSize    int
 
 	pskLimit *lockout.Limiter
+	replay   time.Duration
 
 	cas          map[string]CA
 	caList       []CA
@@ -212,6 +219,10 @@ func New(store Store, opts *Options) (*Engine, error) {
 		o.AuthFailures = 10
 	}
 	e.pskLimit = lockout.New(o.AuthFailures, o.AuthWindow)
+	e.replay = o.ReplayWindow
+	if e.replay == 0 {
+		e.replay = 2 * time.Minute
+	}
 	e.certKeyType, e.certValidity, e.crlValidity, e.legacyP12 = o.CertKeyType, o.CertValidity, o.CRLValidity, o.LegacyPKCS12
 	if e.certKeyType == "" {
 		e.certKeyType = KeyECP256

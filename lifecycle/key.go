@@ -68,7 +68,17 @@ func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyR
 		NotAfter:  now.Add(e.keyValidity),
 		CreatedAt: now,
 	}
+	var replayed *CredentialRecord
 	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
+		if d.ID != "" {
+			var err error
+			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *CredentialRecord) bool {
+				return r.Kind == KindSymmetricKey && r.Alias == rec.Alias && r.KeyType == rec.KeyType && r.KeyLength == rec.KeyLength
+			})
+			if err != nil || replayed != nil {
+				return err
+			}
+		}
 		if err := tx.CreateCredential(ctx, rec); err != nil {
 			return err
 		}
@@ -77,7 +87,34 @@ func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyR
 	if err != nil {
 		return nil, err
 	}
+	if replayed != nil {
+		if key, err = e.openKey(ctx, op, replayed); err != nil {
+			return nil, err
+		}
+		return keyResult(dev, replayed, key), nil
+	}
 	return keyResult(dev, rec, key), nil
+}
+
+// findReplay looks for the credential a retried creation already made: the
+// newest binding of the device at path, made within the replay window, to
+// a valid credential that match accepts.
+func (e *Engine) findReplay(ctx context.Context, tx Tx, tenant, deviceID, path string, match func(*CredentialRecord) bool) (*CredentialRecord, error) {
+	if e.replay < 0 {
+		return nil, nil
+	}
+	bs, err := tx.BindingsAt(ctx, tenant, deviceID, path, 1)
+	if err != nil || len(bs) == 0 || e.now().Sub(bs[0].CreatedAt) > e.replay {
+		return nil, err
+	}
+	r, err := tx.GetCredential(ctx, bs[0].KeyNumber)
+	if err != nil {
+		return nil, err
+	}
+	if r.State != StateValid || r.Tenant != tenant || e.now().Sub(r.CreatedAt) > e.replay || !match(r) {
+		return nil, nil
+	}
+	return r, nil
 }
 
 // newKey generates a key of type kt, allocates its keynumber and seals it.

@@ -306,6 +306,9 @@ type Tx interface {
 	// ListBindings returns the bindings of a credential to a device, oldest
 	// first.
 	ListBindings(ctx context.Context, tenant, deviceID string, keyNumber int64) ([]*BindingRecord, error)
+	// BindingsAt returns the bindings of a device at a path (to any
+	// credential), newest first, at most limit.
+	BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*BindingRecord, error)
 
 	// ListSealed returns up to limit sealed values of kind with ids greater
 	// than after, in ascending id order.

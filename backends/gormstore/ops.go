@@ -283,6 +283,25 @@ func (o *ops) ListBindings(ctx context.Context, tenant, deviceID string, keyNumb
 	return out, nil
 }
 
+func (o *ops) BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*lifecycle.BindingRecord, error) {
+	if limit <= 0 {
+		return nil, errors.New("gormstore: BindingsAt: limit must be positive")
+	}
+	var rows []bindingRow
+	err := o.with(ctx).Where("tenant = ? AND device_id = ? AND path_hash = ?", tenant, deviceID, pathHash(path)).
+		Order("id DESC").Limit(limit).Find(&rows).Error
+	if err != nil {
+		return nil, o.s.wrap(err)
+	}
+	out := make([]*lifecycle.BindingRecord, 0, len(rows))
+	for i := range rows {
+		if rows[i].Path == path {
+			out = append(out, rows[i].record())
+		}
+	}
+	return out, nil
+}
+
 // sealedColumns says where each kind of sealed value lives.
 var sealedColumns = map[lifecycle.SealedKind]struct {
 	model      any

@@ -11,7 +11,7 @@ import (
 
 // SchemaVersion is the version of the schema this package creates. Open
 // upgrades an older schema to it and refuses a newer one.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // The tables. Times are microseconds since the Unix epoch, UTC, in BIGINT
 // columns: exact, portable, and past 2038. Text columns that are compared or
@@ -85,10 +85,10 @@ func (credentialRow) TableName() string { return "clm_credentials" }
 
 type bindingRow struct {
 	ID        int64  `gorm:"primaryKey;autoIncrement"`
-	Tenant    string `gorm:"size:128;not null;uniqueIndex:clm_bindings_unique,priority:1"`
-	DeviceID  string `gorm:"size:64;not null;uniqueIndex:clm_bindings_unique,priority:2"`
+	Tenant    string `gorm:"size:128;not null;uniqueIndex:clm_bindings_unique,priority:1;index:clm_bindings_device_path,priority:1"`
+	DeviceID  string `gorm:"size:64;not null;uniqueIndex:clm_bindings_unique,priority:2;index:clm_bindings_device_path,priority:2"`
 	KeyNumber int64  `gorm:"not null;uniqueIndex:clm_bindings_unique,priority:3;index:clm_bindings_keynumber"`
-	PathHash  string `gorm:"size:64;not null;uniqueIndex:clm_bindings_unique,priority:4"`
+	PathHash  string `gorm:"size:64;not null;uniqueIndex:clm_bindings_unique,priority:4;index:clm_bindings_device_path,priority:3"`
 	Path      string `gorm:"size:1024;not null"`
 	CreatedAt int64  `gorm:"not null;autoCreateTime:false"`
 }

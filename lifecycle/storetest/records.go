@@ -517,6 +517,14 @@ func testBindingCreateList(e *env) {
 	if len(paths) != 3 || paths[0] != "/etc/a.pem" || paths[1] != long || paths[2] != "/etc/A.pem" {
 		e.t.Fatalf("ListBindings must return the device's bindings of the credential, oldest first: got %d %q", len(paths), paths)
 	}
+	at, err := s.BindingsAt(e.ctx, "t1", "d1", "/etc/a.pem", 10)
+	e.must(err, "BindingsAt")
+	if len(at) != 2 || at[0].KeyNumber != 2 || at[1].KeyNumber != 1 {
+		e.t.Fatalf("BindingsAt must return the device's bindings at the path, newest first: %d", len(at))
+	}
+	if at, _ := s.BindingsAt(e.ctx, "t1", "d1", "/etc/a.pem", 1); len(at) != 1 || at[0].KeyNumber != 2 {
+		e.t.Fatal("BindingsAt must honour its limit")
+	}
 	none, err := s.ListBindings(e.ctx, "t2", "d1", 1)
 	e.must(err, "ListBindings of another tenant")
 	if len(none) != 0 {
