@@ -225,13 +225,28 @@ func raceAndAudit(t *testing.T, servers []*client.Client, open func(context.Cont
 					if _, err := B.GetKey(ctx, lifecycle.GetKeyRequest{PSK: creds, Device: dev, KeyNumber: first.KeyNumber, Path: "/k0"}); err != nil {
 						fail("GetKey: %v", err)
 					}
-					served.Add(2)
-				default: // new PSKs from both processes
+					ca, err := A.CACertificate(ctx, lifecycle.CACertificateRequest{PSK: creds, Device: dev, CA: "CA", Path: "/ca.pem", KeyPath: "/k"})
+					if err != nil {
+						fail("CACertificate: %v", err)
+					} else if _, err := B.GetCertificate(ctx, lifecycle.GetCertificateRequest{PSK: creds, Device: dev, CA: "CA",
+						Ref: lifecycle.CertificateRef{KeyNumber: ca.CA.KeyNumber}, Path: "/ca.pem"}); err != nil {
+						fail("GetCertificate: %v", err)
+					}
+					if _, err := A.CRL(ctx, "ca1"); err != nil {
+						fail("CRL: %v", err)
+					}
+					served.Add(5)
+				default: // new PSKs from both processes, and deletions
 					p, err := B.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "tenant-x", Alias: "x"})
 					served.Add(1)
 					if err != nil || len(p.KeyID) != 10 {
 						fail("IssuePSK: %v", err)
+						continue
 					}
+					if err := A.DeletePSK(ctx, lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}); err != nil {
+						fail("DeletePSK: %v", err)
+					}
+					served.Add(1)
 				}
 			}
 		}()
