@@ -12,9 +12,11 @@ test: vet
 vet:
 	$(GO) vet ./...
 
-## bench: every benchmark, with allocations.
+## bench: every benchmark, with allocations, then the performance targets
+## as ratios of benchmarks run side by side (examples/benchratio).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+	$(GO) run ./examples/benchratio
 
 ## run: the CLM server on the embedded SQLite default (clm.db here),
 ## http://127.0.0.1:8080/SWCLM/v10/. The first start prints a license key.

@@ -161,7 +161,7 @@ func (e *Engine) issueLeaf(ctx context.Context, op string, ca CA, tenant string,
 	if err != nil {
 		return nil, errf(op, CodeCryptoFailed, "", err)
 	}
-	kn, err := e.store.NextNumber(ctx, SeqKeyNumber)
+	kn, err := e.nextNumber(ctx, SeqKeyNumber)
 	if err != nil {
 		return nil, e.storeErr(op, entityNone, err)
 	}

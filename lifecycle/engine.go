@@ -51,7 +51,10 @@ type Options struct {
 	// ReplayWindow makes certificate and key creation safe to retry: a
 	// known device that asks again, within this window, for the same
 	// credential at the same path (a retry after a lost answer) gets the one
-	// it was given, not a second. 2 minutes when 0; negative turns it off.
+	// it was given, not a second. "The same" is the valid credential most
+	// recently bound at that path, bound within the window, of the same
+	// subject (CA, key type) or alias (key type, length). 2 minutes when 0;
+	// negative turns it off.
 	ReplayWindow time.Duration
 
 	// AuthFailures is how many wrong passwords for one PSK within
@@ -85,6 +88,12 @@ type Options struct {
 	// LegacyPKCS12 makes PKCS#12 files with 3DES and SHA-1 (LegacyDES), for
 	// old devices; by default they use AES-256 and PBKDF2-SHA256 (Modern2023).
 	LegacyPKCS12 bool
+
+	// NumberBlock is how many keyids or keynumbers the engine reserves in
+	// the store at once, handing them out from memory; 16 when 0, 1 to
+	// take each from the store. Numbers never repeat across engines; the
+	// unused rest of a block is a gap.
+	NumberBlock int
 
 	// PageSize is the default page size of the List methods (100 when 0);
 	// MaxPageSize bounds what a caller may ask (1000 when 0).
@@ -137,8 +146,10 @@ type Engine struct {
 	pageSize       int
 	maxPageSize    int
 
-	pskLimit *lockout.Limiter
-	replay   time.Duration
+	pskLimit  *lockout.Limiter
+	blocks    map[Sequence]*numberBlock
+	blockSize int
+	replay    time.Duration
 
 	cas          map[string]CA
 	caList       []CA
@@ -219,6 +230,14 @@ func New(store Store, opts *Options) (*Engine, error) {
 		o.AuthFailures = 10
 	}
 	e.pskLimit = lockout.New(o.AuthFailures, o.AuthWindow)
+	e.blockSize = o.NumberBlock
+	if e.blockSize == 0 {
+		e.blockSize = 16
+	}
+	if e.blockSize < 0 {
+		return nil, errf("New", CodeConfigInvalid, "", errors.New("negative NumberBlock"))
+	}
+	e.blocks = map[Sequence]*numberBlock{SeqKeyID: {}, SeqKeyNumber: {}}
 	e.replay = o.ReplayWindow
 	if e.replay == 0 {
 		e.replay = 2 * time.Minute

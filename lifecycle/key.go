@@ -123,7 +123,7 @@ func (e *Engine) newKey(ctx context.Context, op string, kt clmcipher.KeyType) (S
 	if err != nil {
 		return nil, nil, 0, errf(op, CodeCryptoFailed, "", err)
 	}
-	kn, err := e.store.NextNumber(ctx, SeqKeyNumber)
+	kn, err := e.nextNumber(ctx, SeqKeyNumber)
 	if err != nil {
 		return nil, nil, 0, e.storeErr(op, entityNone, err)
 	}

@@ -62,7 +62,7 @@ func (e *Engine) IssuePSK(ctx context.Context, req IssuePSKRequest) (res *PSK, e
 	if err != nil {
 		return nil, errf(op, CodeSystem, "", err)
 	}
-	id, err := e.store.NextNumber(ctx, SeqKeyID)
+	id, err := e.nextNumber(ctx, SeqKeyID)
 	if err != nil {
 		return nil, e.storeErr(op, entityNone, err)
 	}

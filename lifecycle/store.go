@@ -262,6 +262,9 @@ type Tx interface {
 	// never handed out twice, whatever the concurrency and the number of Store
 	// handles on the database; a rolled-back transaction may leave a gap.
 	NextNumber(ctx context.Context, seq Sequence) (int64, error)
+	// NextNumbers reserves n (≥ 1) consecutive numbers of seq and returns
+	// the first: no other call, on any handle, is handed any of them.
+	NextNumbers(ctx context.Context, seq Sequence, n int) (int64, error)
 
 	CreatePSK(ctx context.Context, r *PSKRecord) error // ErrExists on a taken KeyID
 	GetPSK(ctx context.Context, keyID int64) (*PSKRecord, error)

@@ -23,28 +23,34 @@ var _ lifecycle.Tx = (*ops)(nil)
 
 func (o *ops) with(ctx context.Context) *gorm.DB { return o.db.WithContext(ctx) }
 
-// NextNumber implements lifecycle.Tx. Outside a transaction it runs in a
-// short one of its own, so the increment and the read see one row version.
+// NextNumber implements lifecycle.Tx.
 func (o *ops) NextNumber(ctx context.Context, seq lifecycle.Sequence) (int64, error) {
-	if seq == "" {
-		return 0, errors.New("gormstore: empty sequence name")
-	}
-	if o.inTx {
-		return o.next(ctx, seq)
-	}
-	var n int64
-	err := o.s.Atomic(ctx, func(tx lifecycle.Tx) error {
-		var err error
-		n, err = tx.(*ops).next(ctx, seq)
-		return err
-	})
-	return n, err
+	return o.NextNumbers(ctx, seq, 1)
 }
 
-func (o *ops) next(ctx context.Context, seq lifecycle.Sequence) (int64, error) {
+// NextNumbers implements lifecycle.Tx. Outside a transaction it runs in a
+// short one of its own, so the increment and the read see one row version.
+func (o *ops) NextNumbers(ctx context.Context, seq lifecycle.Sequence, n int) (int64, error) {
+	if seq == "" || n < 1 {
+		return 0, errors.New("gormstore: empty sequence name or count below 1")
+	}
+	if o.inTx {
+		return o.next(ctx, seq, n)
+	}
+	var first int64
+	err := o.s.Atomic(ctx, func(tx lifecycle.Tx) error {
+		var err error
+		first, err = tx.(*ops).next(ctx, seq, n)
+		return err
+	})
+	return first, err
+}
+
+// next reserves n numbers of seq and returns the first.
+func (o *ops) next(ctx context.Context, seq lifecycle.Sequence, n int) (int64, error) {
 	db := o.with(ctx)
 	for range 2 {
-		res := db.Exec("UPDATE clm_sequences SET value = value + 1 WHERE name = ?", string(seq))
+		res := db.Exec("UPDATE clm_sequences SET value = value + ? WHERE name = ?", n, string(seq))
 		if res.Error != nil {
 			return 0, o.s.wrap(res.Error)
 		}
@@ -53,7 +59,7 @@ func (o *ops) next(ctx context.Context, seq lifecycle.Sequence) (int64, error) {
 			if err := db.Raw("SELECT value FROM clm_sequences WHERE name = ?", string(seq)).Scan(&v).Error; err != nil {
 				return 0, o.s.wrap(err)
 			}
-			return v, nil
+			return v - int64(n) + 1, nil
 		}
 		// A sequence the schema did not seed: create it, then increment.
 		if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&sequenceRow{Name: string(seq)}).Error; err != nil {

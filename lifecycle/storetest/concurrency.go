@@ -320,3 +320,52 @@ func testPing(e *env) {
 	s := e.store()
 	e.must(s.Ping(e.ctx), "Ping of an open Store")
 }
+
+// testSequenceBlocks mixes single numbers and reserved blocks from two
+// handles: no number is handed out twice.
+func testSequenceBlocks(e *env) {
+	a, b := e.store(), e.store()
+	first, err := a.NextNumbers(e.ctx, lifecycle.SeqKeyNumber, 10)
+	e.must(err, "NextNumbers")
+	if first != 1 {
+		e.t.Fatalf("the first block of a fresh sequence starts at 1, got %d", first)
+	}
+	if n, _ := b.NextNumber(e.ctx, lifecycle.SeqKeyNumber); n != 11 {
+		e.t.Fatalf("a number after a block of 10 from 1 is 11, got %d", n)
+	}
+	var (
+		mu   sync.Mutex
+		seen = map[int64]bool{}
+		wg   sync.WaitGroup
+		errs []error
+	)
+	for w := range 6 {
+		s := []lifecycle.Store{a, b}[w%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				size := 1 + (w+i)%7
+				first, err := s.NextNumbers(e.ctx, lifecycle.SeqKeyNumber, size)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				}
+				for n := first; n < first+int64(size) && err == nil; n++ {
+					if seen[n] {
+						errs = append(errs, fmt.Errorf("number %d handed out twice", n))
+					}
+					seen[n] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		e.t.Fatalf("blocks must never overlap: %v", errs[0])
+	}
+	if _, err := a.NextNumbers(e.ctx, lifecycle.SeqKeyNumber, 0); err == nil {
+		e.t.Fatal("a block of 0 numbers must be refused")
+	}
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -239,7 +240,7 @@ func testEngineConcurrentKeyRotation(e *env) {
 	k := e.keyEnv()
 	m2 := e.engine(e.store(), k.c, nil)
 	for round := range 5 {
-		key, err := k.m.CreateKey(e.ctx, lifecycle.CreateKeyRequest{PSK: k.creds, Device: k.dev, Alias: "r", KeyType: "TWINE", KeyPath: "/tmp/key", Path: "/race"})
+		key, err := k.m.CreateKey(e.ctx, lifecycle.CreateKeyRequest{PSK: k.creds, Device: k.dev, Alias: "r", KeyType: "TWINE", KeyPath: "/tmp/key", Path: fmt.Sprint("/race/", round)})
 		e.must(err, "CreateKey")
 		var wg sync.WaitGroup
 		results := make([]error, 2)
@@ -249,7 +250,7 @@ func testEngineConcurrentKeyRotation(e *env) {
 			go func() {
 				defer wg.Done()
 				<-start
-				_, results[i] = m.RotateKey(e.ctx, lifecycle.RotateKeyRequest{PSK: k.creds, Device: k.dev, KeyNumber: key.KeyNumber, Path: "/race"})
+				_, results[i] = m.RotateKey(e.ctx, lifecycle.RotateKeyRequest{PSK: k.creds, Device: k.dev, KeyNumber: key.KeyNumber, Path: fmt.Sprint("/race/", round)})
 			}()
 		}
 		close(start)
@@ -268,16 +269,20 @@ func testEngineConcurrentKeyRotation(e *env) {
 		if ok != 1 || lost != 1 {
 			e.t.Fatalf("round %d: two concurrent rotations must give one success and one 1504: %d and %d", round, ok, lost)
 		}
-		succ, err := k.s.ListCredentials(e.ctx, lifecycle.CredentialQuery{Kind: lifecycle.KindSymmetricKey, After: key.KeyNumber, Limit: 100})
+		all, err := k.s.ListCredentials(e.ctx, lifecycle.CredentialQuery{Kind: lifecycle.KindSymmetricKey, Limit: 1000})
 		e.must(err, "ListCredentials")
-		live := 0
-		for _, c := range succ {
+		total, valid := 0, 0
+		for _, c := range all {
 			if c.Alias == "r" {
-				live++
+				total++
+				if c.State == lifecycle.StateValid {
+					valid++
+				}
 			}
 		}
-		if live != 1 {
-			e.t.Fatalf("round %d: the losing rotation must leave no key behind: %d successors", round, live)
+		// Each round leaves its original superseded and one successor.
+		if total != 2*(round+1) || valid != round+1 {
+			e.t.Fatalf("round %d: the losing rotation must leave no key behind: %d keys, %d valid", round, total, valid)
 		}
 	}
 }

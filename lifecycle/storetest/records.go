@@ -35,6 +35,7 @@ func allCases() []testCase {
 		{"Sequence/StartsAtOneAndIncrements", testSequenceBasic},
 		{"Sequence/ConcurrentGoroutines", testSequenceGoroutines},
 		{"Sequence/TwoHandles", testSequenceTwoHandles},
+		{"Sequence/Blocks", testSequenceBlocks},
 		{"Atomic/CommitAndRollback", testAtomic},
 		{"Atomic/ConcurrentReadModifyWrite", testAtomicConcurrent},
 		{"Time/RoundTrip", testTimeRoundTrip},

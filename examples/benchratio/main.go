@@ -1,0 +1,132 @@
+// Command benchratio measures performance targets as ratios of benchmarks
+// run side by side in one run: this machine's speed drifts between runs,
+// so a target compares two things measured alternately, pair by pair
+// (at least 5 pairs), and reports the median of the per-pair ratios and
+// the worst pair.
+//
+//	go run ./examples/benchratio            # every target, 5 pairs
+//	go run ./examples/benchratio -pairs 9 -benchtime 2s
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A target is a ratio: the sum of the numerator's benchmarks (each with a
+// sign) over the denominator benchmark, against a limit.
+type target struct {
+	name        string
+	pkg         string
+	numerator   []term
+	denominator string
+	limit       float64
+}
+
+type term struct {
+	bench string
+	sign  float64
+}
+
+var targets = []target{
+	{"P1 engine certificate issue (EC P-256, SQLite) / keygen+sign+insert", "./lifecycle",
+		[]term{{"IssueCertificateP256", 1}}, "BaselineKeygenSignInsert", 1.6},
+	{"P1 engine certificate issue less one insert / keygen+sign", "./lifecycle",
+		[]term{{"IssueCertificateP256", 1}, {"BaselineInsert", -1}}, "BaselineKeygenSign", 1.25},
+	{"P5 engine symmetric-key issue / single-row insert", "./lifecycle",
+		[]term{{"CreateKey", 1}}, "BaselineInsert", 1.2},
+	{"P6 PKCS#12 issue / (keygen+sign + PKCS#12 encode)", "./lifecycle",
+		[]term{{"IssueCertificateP12", 1}}, "BaselineIssueP12", 1.3},
+}
+
+var nsPerOp = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([0-9.]+) ns/op`)
+
+func main() {
+	pairs := flag.Int("pairs", 5, "pairs per target (at least 5)")
+	benchtime := flag.String("benchtime", "1s", "-benchtime of each run")
+	flag.Parse()
+	if *pairs < 5 {
+		*pairs = 5
+	}
+	dir, err := os.MkdirTemp("", "benchratio")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	binaries := map[string]string{}
+	for _, t := range targets {
+		if binaries[t.pkg] != "" {
+			continue
+		}
+		bin := filepath.Join(dir, strings.ReplaceAll(strings.Trim(t.pkg, "./"), "/", "_")+".test")
+		if out, err := exec.Command("go", "test", "-c", "-o", bin, t.pkg).CombinedOutput(); err != nil {
+			fail(fmt.Errorf("go test -c %s: %v\n%s", t.pkg, err, out))
+		}
+		binaries[t.pkg] = bin
+	}
+	fmt.Printf("%-70s %8s %8s %6s %s\n", "target", "median", "worst", "limit", "")
+	for _, t := range targets {
+		var ratios []float64
+		names := []string{t.denominator}
+		for _, n := range t.numerator {
+			names = append(names, n.bench)
+		}
+		for i := range *pairs {
+			order := slices.Clone(names)
+			if i%2 == 1 {
+				slices.Reverse(order) // alternate which side runs first
+			}
+			ns := map[string]float64{}
+			for _, name := range order {
+				v, err := run(binaries[t.pkg], t.pkg, name, *benchtime)
+				if err != nil {
+					fail(err)
+				}
+				ns[name] = v
+			}
+			num := 0.0
+			for _, n := range t.numerator {
+				num += n.sign * ns[n.bench]
+			}
+			ratios = append(ratios, num/ns[t.denominator])
+		}
+		slices.Sort(ratios)
+		median, worst := ratios[len(ratios)/2], ratios[len(ratios)-1]
+		verdict := "met"
+		if median > t.limit {
+			verdict = fmt.Sprintf("NOT met (%.0f%% over)", (median/t.limit-1)*100)
+		}
+		fmt.Printf("%-70s %8.2f %8.2f %6.2f %s\n", t.name, median, worst, t.limit, verdict)
+	}
+}
+
+// run runs one benchmark of a test binary and returns its ns/op.
+func run(bin, pkg, name, benchtime string) (float64, error) {
+	cmd := exec.Command(bin, "-test.run", "^$", "-test.bench", "^Benchmark"+name+"$", "-test.benchtime", benchtime)
+	cmd.Dir = pkg
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v\n%s", name, err, out)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if m := nsPerOp.FindStringSubmatch(sc.Text()); m != nil && m[1] == name {
+			return strconv.ParseFloat(m[3], 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no result in\n%s", name, out)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "benchratio:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,137 @@
+package lifecycle_test
+
+// Baselines: the bare work of the engine's operations, measured next to
+// them in the same run, so that a target can be a ratio (issue #7):
+// keygen and signing alone, the same plus one row insert, one insert, one
+// primary-key select.
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"strconv"
+	"testing"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/credlife/clm/lifecycle"
+)
+
+// baselineCA is a P-256 CA certificate and key, like the local CA's.
+func baselineCA(b *testing.B) (*x509.Certificate, *ecdsa.PrivateKey) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "baseline CA"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, SubjectKeyId: []byte{1, 2, 3}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert, key
+}
+
+// keygenSign is the bare work of issuing: a P-256 key and a certificate
+// signed by the CA.
+func keygenSign(b *testing.B, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, *x509.Certificate) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sn, _ := lifecycle.NewSerialNumber(rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: sn, Subject: pkix.Name{CommonName: "bench.example.com"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, DNSNames: []string{"bench.example.com"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return key, cert
+}
+
+func BenchmarkBaselineKeygenSign(b *testing.B) {
+	ca, caKey := baselineCA(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		keygenSign(b, ca, caKey)
+	}
+}
+
+// baselineRow is a row like a credential's, in a table of its own.
+type baselineRow struct {
+	ID          int64 `gorm:"primaryKey;autoIncrement:false"`
+	Tenant      string
+	Certificate []byte
+	Secret      []byte
+	NotAfter    int64
+}
+
+func BenchmarkBaselineKeygenSignInsert(b *testing.B) {
+	s := openStore(b)
+	db := s.DB()
+	db.AutoMigrate(&baselineRow{})
+	ca, caKey := baselineCA(b)
+	var id int64
+	b.ReportAllocs()
+	for b.Loop() {
+		key, cert := keygenSign(b, ca, caKey)
+		der, _ := x509.MarshalPKCS8PrivateKey(key)
+		id++
+		if err := db.Create(&baselineRow{ID: id, Tenant: "t", Certificate: cert.Raw, Secret: der, NotAfter: cert.NotAfter.UnixMicro()}).Error; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBaselineInsert(b *testing.B) {
+	s := openStore(b)
+	db := s.DB()
+	db.AutoMigrate(&baselineRow{})
+	secret := make([]byte, 64)
+	var id int64
+	b.ReportAllocs()
+	for b.Loop() {
+		id++
+		if err := db.Create(&baselineRow{ID: id, Tenant: "t", Secret: secret, NotAfter: 1}).Error; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBaselineSelect(b *testing.B) {
+	s := openStore(b)
+	db := s.DB()
+	db.AutoMigrate(&baselineRow{})
+	for i := range 1000 {
+		if err := db.Create(&baselineRow{ID: int64(i + 1), Tenant: "t" + strconv.Itoa(i)}).Error; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		var r baselineRow // fresh: GORM adds a set primary key of the destination to the query
+		if err := db.Where("id = ?", int64(i%1000+1)).Take(&r).Error; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBaselineIssueP12 is bare issuance plus the PKCS#12 encoding
+// (Modern2023), the baseline of PKCS#12 issue.
+func BenchmarkBaselineIssueP12(b *testing.B) {
+	ca, caKey := baselineCA(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		key, cert := keygenSign(b, ca, caKey)
+		if _, err := pkcs12.Modern2023.Encode(key, cert, nil, "pfx-pass"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
