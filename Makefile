@@ -2,7 +2,7 @@
 GO ?= go
 BENCHTIME ?= 1s
 
-.PHONY: test vet bench run fuzz reliability
+.PHONY: test vet bench bench-http run fuzz reliability
 
 ## test: go vet, then every test with the race detector. The MariaDB and
 ## PostgreSQL suites run when CLM_TEST_MYSQL_DSN / CLM_TEST_POSTGRES_DSN are set.
@@ -17,6 +17,18 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 	$(GO) run ./examples/benchratio
+
+## bench-http: the HTTP load generator against clmserver on a temporary
+## SQLite store (started and stopped by it): the standard mixes, then the
+## targets P2 and P3 against the in-process baselines.
+BENCH_HTTP_TIME ?= 10s
+bench-http:
+	$(GO) build -o bin/clmserver ./examples/clmserver
+	$(GO) run ./examples/loadgen -spawn bin/clmserver -duration $(BENCH_HTTP_TIME) -mix psk-auth=1
+	$(GO) run ./examples/loadgen -spawn bin/clmserver -duration $(BENCH_HTTP_TIME) -mix cert-issue=1
+	$(GO) run ./examples/loadgen -spawn bin/clmserver -duration $(BENCH_HTTP_TIME) -mix key-create=1
+	$(GO) run ./examples/loadgen -spawn bin/clmserver -duration $(BENCH_HTTP_TIME)
+	$(GO) run ./examples/loadgen -spawn bin/clmserver -duration $(BENCH_HTTP_TIME) -targets
 
 ## run: the CLM server on the embedded SQLite default (clm.db here),
 ## http://127.0.0.1:8080/SWCLM/v10/. The first start prints a license key.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -33,6 +34,11 @@ type Dialect struct {
 	// TableOptions are appended to CREATE TABLE (MySQL: engine, charset,
 	// collation).
 	TableOptions string
+	// SerializeWrites makes Atomic take a lock of the process before it
+	// begins: for a database with one writer at a time (SQLite), waiting in
+	// Go is cheaper and fairer than the database's busy loop. Other
+	// processes are still held off by the database itself.
+	SerializeWrites bool
 }
 
 // Options configure a Store. The zero value means defaults.
@@ -84,6 +90,7 @@ type Store struct {
 	ops
 	dialect    Dialect
 	maxRetries int
+	writes     sync.Mutex // held by Atomic when the dialect serialises writes
 }
 
 var _ lifecycle.Store = (*Store)(nil)
@@ -183,6 +190,10 @@ func (s *Store) Dialect() string { return s.dialect.Name }
 
 // Atomic implements lifecycle.Store.
 func (s *Store) Atomic(ctx context.Context, fn func(tx lifecycle.Tx) error) error {
+	if s.dialect.SerializeWrites {
+		s.writes.Lock()
+		defer s.writes.Unlock()
+	}
 	for attempt := 0; ; attempt++ {
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			return fn(&ops{db: tx, s: s, inTx: true})

@@ -44,7 +44,7 @@ func Open(ctx context.Context, path string, opts *gormstore.Options) (*gormstore
 }
 
 // Dialect is SQLite's gormstore.Dialect.
-var Dialect = gormstore.Dialect{Name: "sqlite", Classify: classify}
+var Dialect = gormstore.Dialect{Name: "sqlite", Classify: classify, SerializeWrites: true}
 
 func classify(err error) gormstore.Class {
 	var se sqlite3.Error

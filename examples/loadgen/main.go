@@ -1,0 +1,489 @@
+// Command loadgen drives a CLM server over HTTP (keep-alive, N concurrent
+// clients, bounded by a request count and by time, loopback only) with a
+// mix of operations, and prints the throughput and the p50/p99 latency of
+// each. Beside the server it can drive two bare baselines served by the
+// same net/http stack in this process: a minimal handler that only
+// generates a key, signs a certificate and inserts one row, and a JSON echo
+// handler; the performance targets are ratios against them, measured in
+// alternated pairs.
+//
+//	go run ./examples/loadgen -spawn ./clmserver -mix cert-issue=1,psk-auth=4 -duration 10s
+//	go run ./examples/loadgen -url http://127.0.0.1:8080 -license "$(cat clm.license)" -mix key-create=1
+//	go run ./examples/loadgen -spawn ./clmserver -targets        # P2 and P3, 5 pairs each
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/credlife/clm/backends/gormstore"
+	"github.com/credlife/clm/backends/sqlitestore"
+	"github.com/credlife/clm/httpadapter/client"
+	"github.com/credlife/clm/lifecycle"
+)
+
+type config struct {
+	url, license, spawn, mix, store string
+	clients, requests               int
+	duration                        time.Duration
+	targets                         bool
+	pairs                           int
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.url, "url", "", "server URL (loopback only); with -spawn, the spawned server's")
+	flag.StringVar(&c.license, "license", os.Getenv("CLM_LICENSE"), "license key")
+	flag.StringVar(&c.spawn, "spawn", "", "a clmserver binary to start on a temporary store (and stop)")
+	flag.StringVar(&c.store, "store", "", "with -spawn: the -store of the server (default: a temporary SQLite file)")
+	flag.StringVar(&c.mix, "mix", "psk-auth=4,cert-issue=1,cert-get=2,key-create=1,key-get=2", "operations and weights")
+	flag.IntVar(&c.clients, "clients", 8, "concurrent clients")
+	flag.IntVar(&c.requests, "requests", 0, "stop after this many requests (0: no count bound)")
+	flag.DurationVar(&c.duration, "duration", 5*time.Second, "stop after this long")
+	flag.BoolVar(&c.targets, "targets", false, "measure targets P2 and P3 against the in-process baselines")
+	flag.IntVar(&c.pairs, "pairs", 5, "pairs per target (at least 5)")
+	flag.Parse()
+	if err := run(context.Background(), c, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c config, out io.Writer) error {
+	if c.spawn != "" {
+		stop, url, lic, err := spawn(c.spawn, c.store)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		c.url, c.license = url, lic
+	}
+	if err := loopbackOnly(c.url); err != nil {
+		return err
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: 60 * time.Second}
+	if c.targets {
+		return targets(ctx, c, hc, out)
+	}
+	mix, err := parseMix(c.mix)
+	if err != nil {
+		return err
+	}
+	res, err := drive(ctx, client.New(c.url, c.license, &client.Options{HTTPClient: hc}), hc, c.url, mix, c.clients, c.requests, c.duration)
+	if err != nil {
+		return err
+	}
+	res.print(out, fmt.Sprintf("%s, %d clients, %v", c.url, c.clients, c.duration))
+	return nil
+}
+
+// loopbackOnly refuses any target but this machine.
+func loopbackOnly(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("-url %q: not a URL", raw)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("-url %q: load is only sent to loopback addresses", raw)
+}
+
+// spawn starts a clmserver on a free loopback port and a temporary store.
+func spawn(bin, store string) (stop func(), url, license string, err error) {
+	dir, err := os.MkdirTemp("", "loadgen")
+	if err != nil {
+		return nil, "", "", err
+	}
+	if store == "" {
+		store = "sqlite:" + filepath.Join(dir, "clm.db")
+	}
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-license", "loadgen-license", "-data-dir", dir, "-log-level", "error")
+	cmd.Env = append(os.Environ(), "CLM_MASTER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", "", err
+	}
+	stop = func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "clmserver: serving the CLM v10 protocol at "); ok {
+			go io.Copy(io.Discard, stdout)
+			return stop, strings.TrimSuffix(strings.Fields(rest)[0], "/SWCLM/v10/"), "loadgen-license", nil
+		}
+	}
+	stop()
+	return nil, "", "", errors.New("the server did not start")
+}
+
+type weighted struct {
+	op     string
+	weight int
+}
+
+var ops = []string{"psk-create", "psk-auth", "cert-issue", "cert-issue-p12", "cert-get", "key-create", "key-get", "echo", "baseline-issue"}
+
+func parseMix(s string) ([]weighted, error) {
+	var mix []weighted
+	for _, part := range strings.Split(s, ",") {
+		name, w, _ := strings.Cut(strings.TrimSpace(part), "=")
+		n := 1
+		if w != "" {
+			var err error
+			if n, err = strconv.Atoi(w); err != nil || n < 0 {
+				return nil, fmt.Errorf("-mix %q: bad weight", part)
+			}
+		}
+		if !slices.Contains(ops, name) {
+			return nil, fmt.Errorf("-mix: unknown operation %q (know %s)", name, strings.Join(ops, ", "))
+		}
+		mix = append(mix, weighted{name, n})
+	}
+	return mix, nil
+}
+
+// results are the latencies of each operation.
+type results struct {
+	mu       sync.Mutex
+	lat      map[string][]time.Duration
+	errs     map[string]int
+	firstErr map[string]error
+	elapsed  time.Duration
+}
+
+func (r *results) add(op string, d time.Duration, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.errs[op]++
+		if r.firstErr[op] == nil {
+			r.firstErr[op] = err
+		}
+		return
+	}
+	r.lat[op] = append(r.lat[op], d)
+}
+
+func (r *results) throughput(op string) float64 {
+	return float64(len(r.lat[op])) / r.elapsed.Seconds()
+}
+
+func (r *results) quantile(op string, q float64) time.Duration {
+	l := r.lat[op]
+	if len(l) == 0 {
+		return 0
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	return l[min(len(l)-1, int(q*float64(len(l))))]
+}
+
+func (r *results) print(out io.Writer, title string) {
+	fmt.Fprintf(out, "%s, %v\n%-16s %8s %7s %10s %10s %10s\n", title, r.elapsed.Round(time.Millisecond), "operation", "ok", "errors", "req/s", "p50", "p99")
+	names := make([]string, 0, len(r.lat))
+	for op := range r.lat {
+		names = append(names, op)
+	}
+	for op := range r.errs {
+		if r.lat[op] == nil {
+			names = append(names, op)
+		}
+	}
+	sort.Strings(names)
+	for _, op := range names {
+		fmt.Fprintf(out, "%-16s %8d %7d %10.1f %10v %10v\n", op, len(r.lat[op]), r.errs[op], r.throughput(op),
+			r.quantile(op, 0.5).Round(time.Microsecond), r.quantile(op, 0.99).Round(time.Microsecond))
+		if e := r.firstErr[op]; e != nil {
+			fmt.Fprintf(out, "  first error: %v\n", e)
+		}
+	}
+}
+
+// drive runs the mix from n clients until the count or the time is spent.
+func drive(ctx context.Context, cl *client.Client, hc *http.Client, base string, mix []weighted, n, count int, d time.Duration) (*results, error) {
+	r := &results{lat: map[string][]time.Duration{}, errs: map[string]int{}, firstErr: map[string]error{}}
+	total := 0
+	for _, w := range mix {
+		total += w.weight
+	}
+	if total == 0 {
+		return nil, errors.New("-mix: all weights are 0")
+	}
+	var sent atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	var setupErr atomic.Value
+	start := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := newSession(ctx, cl, i)
+			if err != nil {
+				setupErr.Store(err)
+				return
+			}
+			for k := 0; time.Now().Before(deadline); k++ {
+				if count > 0 && sent.Add(1) > int64(count) {
+					return
+				}
+				pick := (i*7919 + k*104729) % total
+				op := mix[0].op
+				for _, w := range mix {
+					if pick < w.weight {
+						op = w.op
+						break
+					}
+					pick -= w.weight
+				}
+				t0 := time.Now()
+				err := s.do(ctx, op, hc, base, k)
+				r.add(op, time.Since(t0), err)
+			}
+		}()
+	}
+	wg.Wait()
+	r.elapsed = time.Since(start)
+	if err, _ := setupErr.Load().(error); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// session is one client: its PSK, its device, a certificate and a key.
+type session struct {
+	cl    *client.Client
+	creds lifecycle.PSKCredentials
+	dev   lifecycle.DeviceRequest
+	cert  int64
+	key   int64
+	id    int
+}
+
+func newSession(ctx context.Context, cl *client.Client, id int) (*session, error) {
+	s := &session{cl: cl, id: id}
+	if cl == nil {
+		return s, nil
+	}
+	p, err := cl.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "load", Alias: "loadgen"})
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	s.creds = lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}
+	name := fmt.Sprintf("load-%d-%d", id, time.Now().UnixNano())
+	c, err := cl.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: s.creds, Device: lifecycle.DeviceRequest{Name: name},
+		CA: "ca1", Subject: "/CN=load", KeyPath: "/k", Path: "/cert", CAPath: "/ca"})
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	s.dev = lifecycle.DeviceRequest{ID: c.Device.Device.ID, Name: name, Key: c.Device.Key}
+	s.cert = c.Certificate.KeyNumber
+	k, err := cl.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: s.creds, Device: s.dev, Alias: "k", KeyType: "AES", KeyPath: "/k", Path: "/key"})
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	s.key = k.KeyNumber
+	return s, nil
+}
+
+func (s *session) do(ctx context.Context, op string, hc *http.Client, base string, k int) error {
+	path := fmt.Sprintf("/load/%d/%d", s.id, k) // a new path each time: a repeat would be a replay
+	switch op {
+	case "psk-create":
+		_, err := s.cl.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "load", Alias: "x"})
+		return err
+	case "psk-auth":
+		_, err := s.cl.AuthenticatePSK(ctx, s.creds)
+		return err
+	case "cert-issue", "cert-issue-p12":
+		req := lifecycle.IssueCertificateRequest{PSK: s.creds, Device: s.dev, CA: "ca1", Subject: "/CN=load", KeyPath: "/k", Path: path, CAPath: "/ca"}
+		if op == "cert-issue-p12" {
+			req.Format, req.Passphrase = lifecycle.FormatP12, "pfx-pass"
+		}
+		_, err := s.cl.IssueCertificate(ctx, req)
+		return err
+	case "cert-get":
+		_, err := s.cl.GetCertificate(ctx, lifecycle.GetCertificateRequest{PSK: s.creds, Device: s.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: s.cert}, Path: "/cert"})
+		return err
+	case "key-create":
+		_, err := s.cl.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: s.creds, Device: s.dev, Alias: "k", KeyType: "AES", KeyPath: "/k", Path: path})
+		return err
+	case "key-get":
+		_, err := s.cl.GetKey(ctx, lifecycle.GetKeyRequest{PSK: s.creds, Device: s.dev, KeyNumber: s.key, Path: "/key"})
+		return err
+	case "echo", "baseline-issue":
+		body := strings.NewReader(`{"mode":"auth","keyid":"0000000001","key":"abcdefghijklmnopqrstuvwx"}`)
+		resp, err := hc.Post(base+"/"+op, "application/json", body)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown operation %q", op)
+}
+
+// baselines serves, in this process and with the same net/http stack, the
+// two bare handlers the targets compare against.
+func baselines() (url string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "loadgen-baseline")
+	if err != nil {
+		return "", nil, err
+	}
+	st, err := sqlitestore.Open(context.Background(), filepath.Join(dir, "base.db"), &gormstore.Options{})
+	if err != nil {
+		return "", nil, err
+	}
+	db := st.DB()
+	type row struct {
+		ID          int64 `gorm:"primaryKey"`
+		Certificate []byte
+		Secret      []byte
+	}
+	if err := db.AutoMigrate(&row{}); err != nil {
+		return "", nil, err
+	}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "baseline"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, "bad", 400)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"errorcode": 0, "keyid": m["keyid"]})
+	})
+	mux.HandleFunc("POST /baseline-issue", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		sn, _ := lifecycle.NewSerialNumber(rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: sn, Subject: pkix.Name{CommonName: "load"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		pk, _ := x509.MarshalPKCS8PrivateKey(key)
+		if err := db.Create(&row{Certificate: der, Secret: pk}).Error; err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"errorcode": 0, "clientcert": der})
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { srv.Close(); st.Close(); os.RemoveAll(dir) }, nil
+}
+
+// targets measures P2 (client-certificate issuance throughput against the
+// minimal issuing handler) and P3 (PSK authentication throughput against
+// the JSON echo handler), alternating the two sides, pair by pair.
+func targets(ctx context.Context, c config, hc *http.Client, out io.Writer) error {
+	base, stop, err := baselines()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cl := client.New(c.url, c.license, &client.Options{HTTPClient: hc})
+	type t struct {
+		name         string
+		ours, theirs string
+		limit        float64
+	}
+	ts := []t{
+		{"P2 HTTP certificate issue / minimal issuing handler (throughput)", "cert-issue", "baseline-issue", 0.75},
+		{"P3 HTTP PSK authentication / JSON echo handler (throughput)", "psk-auth", "echo", 0.5},
+	}
+	per := c.duration / time.Duration(max(1, 2*c.pairs))
+	if per < 500*time.Millisecond {
+		per = 500 * time.Millisecond
+	}
+	fmt.Fprintf(out, "%-66s %8s %8s %6s\n", "target (ours/theirs, higher is better)", "median", "worst", "limit")
+	for _, x := range ts {
+		var ratios []float64
+		var ourRate, theirRate float64
+		for i := range max(5, c.pairs) {
+			run := func(op string, url string, cl *client.Client) (float64, error) {
+				r, err := drive(ctx, cl, hc, url, []weighted{{op, 1}}, c.clients, 0, per)
+				if err != nil {
+					return 0, err
+				}
+				if r.errs[op] > 0 {
+					return 0, fmt.Errorf("%s: %d errors, first %v", op, r.errs[op], r.firstErr[op])
+				}
+				return r.throughput(op), nil
+			}
+			var a, b float64
+			if i%2 == 0 {
+				a, err = run(x.ours, c.url, cl)
+				if err == nil {
+					b, err = run(x.theirs, base, nil)
+				}
+			} else {
+				b, err = run(x.theirs, base, nil)
+				if err == nil {
+					a, err = run(x.ours, c.url, cl)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			ratios = append(ratios, a/b)
+			ourRate, theirRate = a, b
+		}
+		slices.Sort(ratios)
+		median, worst := ratios[len(ratios)/2], ratios[0]
+		verdict := "met"
+		if median < x.limit {
+			verdict = fmt.Sprintf("NOT met (%.0f%% short)", (1-median/x.limit)*100)
+		}
+		fmt.Fprintf(out, "%-66s %8.2f %8.2f %6.2f %s (last pair %.0f vs %.0f req/s)\n", x.name, median, worst, x.limit, verdict, ourRate, theirRate)
+	}
+	return nil
+}
