@@ -89,6 +89,14 @@ type Options struct {
 	// old devices; by default they use AES-256 and PBKDF2-SHA256 (Modern2023).
 	LegacyPKCS12 bool
 
+	// RSAKeyPool, when positive, keeps up to that many RSA keys of each
+	// RSA key type pre-generated in memory (by one background goroutine per
+	// type), so that an RSA issuance with a warm pool costs about what an
+	// EC one does; when the pool is empty the key is generated on the
+	// request's path. Call Engine.Close to stop the generators. Off by
+	// default.
+	RSAKeyPool int
+
 	// NumberBlock is how many keyids or keynumbers the engine reserves in
 	// the store at once, handing them out from memory; 16 when 0, 1 to
 	// take each from the store. Numbers never repeat across engines; the
@@ -148,6 +156,7 @@ type Engine struct {
 
 	pskLimit  *lockout.Limiter
 	blocks    map[Sequence]*numberBlock
+	pools     map[CertKeyType]*keyPool
 	blockSize int
 	replay    time.Duration
 
@@ -267,6 +276,12 @@ func New(store Store, opts *Options) (*Engine, error) {
 		e.cas[name] = ca
 		e.caList = append(e.caList, ca)
 	}
+	if o.RSAKeyPool > 0 {
+		e.pools = map[CertKeyType]*keyPool{}
+		for _, kt := range []CertKeyType{KeyRSA2048, KeyRSA3072, KeyRSA4096} {
+			e.pools[kt] = newKeyPool(kt, o.RSAKeyPool, 1)
+		}
+	}
 	e.sealer = NewSealer(o.Keys, e.rand)
 	return e, nil
 }
@@ -286,6 +301,24 @@ func (p PasswordPolicy) validate() error {
 		return fmt.Errorf("password policy gives %.0f bits of entropy, want at least %d", p.Entropy(), MinPasswordEntropy)
 	}
 	return nil
+}
+
+// Close stops the engine's background work (the RSA key pools) and drops
+// the keys they hold. The engine answers requests after Close, generating
+// keys on the request's path. Close does not close the Store.
+func (e *Engine) Close() error {
+	for _, p := range e.pools {
+		p.shutdown()
+	}
+	return nil
+}
+
+// PooledKeys returns how many pre-generated keys of type kt are ready.
+func (e *Engine) PooledKeys(kt CertKeyType) int {
+	if p := e.pools[kt]; p != nil {
+		return p.ready()
+	}
+	return 0
 }
 
 // Sealer returns the engine's sealer, for components that keep secrets of

@@ -152,3 +152,35 @@ func TestAuditEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestRSAKeyPool(t *testing.T) {
+	f := newCertFixtureTB(t, &lifecycle.Options{RSAKeyPool: 2})
+	defer f.m.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for f.m.PooledKeys(lifecycle.KeyRSA2048) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := f.m.PooledKeys(lifecycle.KeyRSA2048); n != 2 {
+		t.Fatalf("the pool fills to its bound: %d of 2", n)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := f.m.PooledKeys(lifecycle.KeyRSA2048); n > 2 {
+		t.Fatalf("the pool is bounded: %d", n)
+	}
+	var keys []string
+	for i := range 3 { // two from the pool, one generated on the path
+		r := f.issue(lifecycle.IssueCertificateRequest{Subject: "/CN=rsa", KeyType: "RSA-2048", Path: fmt.Sprint("/rsa", i)})
+		keys = append(keys, r.PrivateKey.Reveal())
+	}
+	if keys[0] == keys[1] || keys[1] == keys[2] {
+		t.Fatal("each issuance gets its own key")
+	}
+	f.m.Close()
+	if n := f.m.PooledKeys(lifecycle.KeyRSA2048); n != 0 {
+		t.Fatalf("Close drops the pooled keys: %d left", n)
+	}
+	r := f.issue(lifecycle.IssueCertificateRequest{Subject: "/CN=rsa", KeyType: "RSA-2048", Path: "/after-close"})
+	if r.PrivateKey == "" {
+		t.Fatal("after Close the engine still issues, generating keys itself")
+	}
+}

@@ -46,6 +46,8 @@ var targets = []target{
 		[]term{{"CreateKey", 1}}, "BaselineInsert", 1.2},
 	{"P6 PKCS#12 issue / (keygen+sign + PKCS#12 encode)", "./lifecycle",
 		[]term{{"IssueCertificateP12", 1}}, "BaselineIssueP12", 1.3},
+	{"P7 RSA-2048 issue with a warm key pool / EC P-256 issue", "./lifecycle",
+		[]term{{"IssueCertificateRSA2048WarmPool", 1}}, "IssueCertificateP256", 1.5},
 }
 
 var nsPerOp = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([0-9.]+) ns/op`)
