@@ -89,3 +89,25 @@ func or(a, b string) string {
 	}
 	return b
 }
+
+// auditCertificate audits a certificate operation from its result.
+func (e *Engine) auditCertificate(ctx context.Context, op, keyID, deviceID string, res *CertificateResult, err error) {
+	ev := AuditEvent{Op: op, KeyID: keyID, DeviceID: deviceID}
+	if res != nil {
+		ev.DeviceID, ev.Tenant = devID(res.Device), devTenant(res.Device)
+		ev.KeyNumber, ev.Serial = res.Certificate.KeyNumber, res.Certificate.Serial
+		if ev.KeyNumber == 0 && res.CA != nil {
+			ev.KeyNumber, ev.Serial = res.CA.KeyNumber, res.CA.Serial
+		}
+	}
+	e.audit(ctx, ev, err)
+}
+
+// auditKey audits a symmetric-key operation from its result.
+func (e *Engine) auditKey(ctx context.Context, op, keyID, deviceID string, res *KeyResult, err error) {
+	ev := AuditEvent{Op: op, KeyID: keyID, DeviceID: deviceID}
+	if res != nil {
+		ev.DeviceID, ev.Tenant, ev.KeyNumber = devID(res.Device), devTenant(res.Device), res.KeyNumber
+	}
+	e.audit(ctx, ev, err)
+}

@@ -3,8 +3,8 @@ package lifecycle_test
 import (
 	"context"
 	"strconv"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/credlife/clm/lifecycle"
 )

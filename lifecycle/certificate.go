@@ -280,17 +280,7 @@ func (e *Engine) bindCA(ctx context.Context, tx Tx, tenant, deviceID string, ca 
 // IssueCertificate implements Manager (certmode "client").
 func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateRequest) (res *CertificateResult, err error) {
 	const op = "IssueCertificate"
-	defer func() {
-		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
-		if res != nil {
-			ev.DeviceID, ev.Tenant = devID(res.Device), devTenant(res.Device)
-			ev.KeyNumber, ev.Serial = res.Certificate.KeyNumber, res.Certificate.Serial
-			if ev.KeyNumber == 0 && res.CA != nil {
-				ev.KeyNumber, ev.Serial = res.CA.KeyNumber, res.CA.Serial
-			}
-		}
-		e.audit(ctx, ev, err)
-	}()
+	defer func() { e.auditCertificate(ctx, op, req.PSK.KeyID, req.Device.ID, res, err) }()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{mayRegister: true, nameRequired: true}, e.requireDevKey)
@@ -376,17 +366,7 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 // 1301 absent, 1306 revoked or superseded, 1305 expired.
 func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) (res *CertificateResult, err error) {
 	const op = "GetCertificate"
-	defer func() {
-		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
-		if res != nil {
-			ev.DeviceID, ev.Tenant = devID(res.Device), devTenant(res.Device)
-			ev.KeyNumber, ev.Serial = res.Certificate.KeyNumber, res.Certificate.Serial
-			if ev.KeyNumber == 0 && res.CA != nil {
-				ev.KeyNumber, ev.Serial = res.CA.KeyNumber, res.CA.Serial
-			}
-		}
-		e.audit(ctx, ev, err)
-	}()
+	defer func() { e.auditCertificate(ctx, op, req.PSK.KeyID, req.Device.ID, res, err) }()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
@@ -453,17 +433,7 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 // succeeds; the others answer 1306.
 func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateRequest) (res *CertificateResult, err error) {
 	const op = "RenewCertificate"
-	defer func() {
-		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
-		if res != nil {
-			ev.DeviceID, ev.Tenant = devID(res.Device), devTenant(res.Device)
-			ev.KeyNumber, ev.Serial = res.Certificate.KeyNumber, res.Certificate.Serial
-			if ev.KeyNumber == 0 && res.CA != nil {
-				ev.KeyNumber, ev.Serial = res.CA.KeyNumber, res.CA.Serial
-			}
-		}
-		e.audit(ctx, ev, err)
-	}()
+	defer func() { e.auditCertificate(ctx, op, req.PSK.KeyID, req.Device.ID, res, err) }()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)

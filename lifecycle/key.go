@@ -21,13 +21,7 @@ var keyLengths = map[int]bool{80: true, 128: true, 192: true, 256: true}
 // CreateKey implements Manager.
 func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyResult, err error) {
 	const op = "CreateKey"
-	defer func() {
-		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
-		if res != nil {
-			ev.DeviceID, ev.Tenant, ev.KeyNumber = devID(res.Device), devTenant(res.Device), res.KeyNumber
-		}
-		e.audit(ctx, ev, err)
-	}()
+	defer func() { e.auditKey(ctx, op, req.PSK.KeyID, req.Device.ID, res, err) }()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{mayRegister: true}, e.requireDevKey)
@@ -186,13 +180,7 @@ func (e *Engine) openKey(ctx context.Context, op string, r *CredentialRecord) (S
 // GetKey implements Manager.
 func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (res *KeyResult, err error) {
 	const op = "GetKey"
-	defer func() {
-		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
-		if res != nil {
-			ev.DeviceID, ev.Tenant, ev.KeyNumber = devID(res.Device), devTenant(res.Device), res.KeyNumber
-		}
-		e.audit(ctx, ev, err)
-	}()
+	defer func() { e.auditKey(ctx, op, req.PSK.KeyID, req.Device.ID, res, err) }()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
@@ -234,13 +222,7 @@ func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (res *KeyResult,
 // others answer 1504.
 func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyResult, err error) {
 	const op = "RotateKey"
-	defer func() {
-		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID}
-		if res != nil {
-			ev.DeviceID, ev.Tenant, ev.KeyNumber = devID(res.Device), devTenant(res.Device), res.KeyNumber
-		}
-		e.audit(ctx, ev, err)
-	}()
+	defer func() { e.auditKey(ctx, op, req.PSK.KeyID, req.Device.ID, res, err) }()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
