@@ -134,13 +134,7 @@ type newLeaf struct {
 // issueLeaf generates a key, has ca sign a certificate with the given
 // subject and SANs, and seals the key under a new keynumber.
 func (e *Engine) issueLeaf(ctx context.Context, op string, ca CA, tenant string, kt CertKeyType, rawSubject []byte, subjectText string, dns []string, ips []net.IP) (*newLeaf, error) {
-	var key crypto.Signer
-	var err error
-	if p := e.pools[kt]; p != nil {
-		key, err = p.take()
-	} else {
-		key, err = GenerateCertKey(kt)
-	}
+	key, err := e.certKey(kt)
 	if err != nil {
 		return nil, errf(op, CodeCryptoFailed, "", err)
 	}

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"math/big"
+	"sync"
 	"time"
 
 	"github.com/credlife/clm/internal/lockout"
@@ -90,11 +92,11 @@ type Options struct {
 	LegacyPKCS12 bool
 
 	// RSAKeyPool, when positive, keeps up to that many RSA keys of each
-	// RSA key type pre-generated in memory (by one background goroutine per
-	// type), so that an RSA issuance with a warm pool costs about what an
-	// EC one does; when the pool is empty the key is generated on the
-	// request's path. Call Engine.Close to stop the generators. Off by
-	// default.
+	// RSA key type in use pre-generated in memory (one background goroutine
+	// per type, started by the first issuance of that type), so that an RSA
+	// issuance with a warm pool costs about what an EC one does; when the
+	// pool is empty the key is generated on the request's path. Call
+	// Engine.Close to stop the generators. Off by default.
 	RSAKeyPool int
 
 	// NumberBlock is how many keyids or keynumbers the engine reserves in
@@ -156,6 +158,8 @@ type Engine struct {
 
 	pskLimit  *lockout.Limiter
 	blocks    map[Sequence]*numberBlock
+	poolSize  int
+	poolMu    sync.Mutex
 	pools     map[CertKeyType]*keyPool
 	blockSize int
 	replay    time.Duration
@@ -276,12 +280,8 @@ func New(store Store, opts *Options) (*Engine, error) {
 		e.cas[name] = ca
 		e.caList = append(e.caList, ca)
 	}
-	if o.RSAKeyPool > 0 {
-		e.pools = map[CertKeyType]*keyPool{}
-		for _, kt := range []CertKeyType{KeyRSA2048, KeyRSA3072, KeyRSA4096} {
-			e.pools[kt] = newKeyPool(kt, o.RSAKeyPool, 1)
-		}
-	}
+	e.poolSize = o.RSAKeyPool
+	e.pools = map[CertKeyType]*keyPool{}
 	e.sealer = NewSealer(o.Keys, e.rand)
 	return e, nil
 }
@@ -307,18 +307,42 @@ func (p PasswordPolicy) validate() error {
 // the keys they hold. The engine answers requests after Close, generating
 // keys on the request's path. Close does not close the Store.
 func (e *Engine) Close() error {
+	e.poolMu.Lock()
+	defer e.poolMu.Unlock()
 	for _, p := range e.pools {
 		p.shutdown()
 	}
+	e.poolSize = 0
 	return nil
 }
 
 // PooledKeys returns how many pre-generated keys of type kt are ready.
 func (e *Engine) PooledKeys(kt CertKeyType) int {
+	e.poolMu.Lock()
+	defer e.poolMu.Unlock()
 	if p := e.pools[kt]; p != nil {
 		return p.ready()
 	}
 	return 0
+}
+
+// certKey returns a new private key of type kt: from its pool when the
+// engine keeps one (starting the pool on first use), else generated now.
+func (e *Engine) certKey(kt CertKeyType) (crypto.Signer, error) {
+	if kt != KeyRSA2048 && kt != KeyRSA3072 && kt != KeyRSA4096 {
+		return GenerateCertKey(kt)
+	}
+	e.poolMu.Lock()
+	p := e.pools[kt]
+	if p == nil && e.poolSize > 0 {
+		p = newKeyPool(kt, e.poolSize, 1)
+		e.pools[kt] = p
+	}
+	e.poolMu.Unlock()
+	if p == nil {
+		return GenerateCertKey(kt)
+	}
+	return p.take()
 }
 
 // Sealer returns the engine's sealer, for components that keep secrets of

@@ -156,6 +156,10 @@ func TestAuditEvents(t *testing.T) {
 func TestRSAKeyPool(t *testing.T) {
 	f := newCertFixtureTB(t, &lifecycle.Options{RSAKeyPool: 2})
 	defer f.m.Close()
+	if f.m.PooledKeys(lifecycle.KeyRSA2048) != 0 || f.m.PooledKeys(lifecycle.KeyRSA4096) != 0 {
+		t.Fatal("a pool starts with the first issuance of its type")
+	}
+	f.issue(lifecycle.IssueCertificateRequest{Subject: "/CN=rsa", KeyType: "RSA-2048", Path: "/first"})
 	deadline := time.Now().Add(60 * time.Second)
 	for f.m.PooledKeys(lifecycle.KeyRSA2048) < 2 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -166,6 +170,9 @@ func TestRSAKeyPool(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if n := f.m.PooledKeys(lifecycle.KeyRSA2048); n > 2 {
 		t.Fatalf("the pool is bounded: %d", n)
+	}
+	if f.m.PooledKeys(lifecycle.KeyRSA4096) != 0 {
+		t.Fatal("no pool for a type never issued")
 	}
 	var keys []string
 	for i := range 3 { // two from the pool, one generated on the path
