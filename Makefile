@@ -33,7 +33,8 @@ bench-http:
 ## run: the CLM server on the embedded SQLite default (clm.db here),
 ## http://127.0.0.1:8080/SWCLM/v10/. The first start prints a license key.
 run:
-	$(GO) run ./examples/clmserver
+	$(GO) build -o bin/clmserver ./examples/clmserver
+	./bin/clmserver
 
 ## fuzz: each fuzz target in turn for FUZZTIME (go test -fuzz runs one
 ## target per run). CI runs it briefly: make fuzz FUZZTIME=3s.
