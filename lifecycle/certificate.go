@@ -333,10 +333,11 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 		if err := tx.CreateCredential(ctx, leaf.record); err != nil {
 			return err
 		}
-		if err := tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: leaf.record.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()}); err != nil {
-			return err
+		bindings := []*BindingRecord{{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: leaf.record.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()}}
+		if req.CAPath != "" && ca.KeyNumber() != 0 {
+			bindings = append(bindings, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: ca.KeyNumber(), Path: req.CAPath, CreatedAt: e.now().UTC()})
 		}
-		return e.bindCA(ctx, tx, caller.Tenant, dev.Device.ID, ca, req.CAPath)
+		return tx.PutBinding(ctx, bindings...)
 	})
 	if err != nil {
 		return nil, err

@@ -302,10 +302,11 @@ type Tx interface {
 	// succeeds. ErrNotFound if the credential is absent.
 	TransitionCredential(ctx context.Context, t Transition) error
 
-	// PutBinding records a binding. Recording one that exists already
-	// (same tenant, device, keynumber and path) changes nothing and is not
-	// an error, also when two calls race.
-	PutBinding(ctx context.Context, r *BindingRecord) error
+	// PutBinding records bindings (in one statement where the database
+	// allows). Recording one that exists already (same tenant, device,
+	// keynumber and path) changes nothing and is not an error, also when two
+	// calls race.
+	PutBinding(ctx context.Context, r ...*BindingRecord) error
 	// ListBindings returns the bindings of a credential to a device, oldest
 	// first.
 	ListBindings(ctx context.Context, tenant, deviceID string, keyNumber int64) ([]*BindingRecord, error)

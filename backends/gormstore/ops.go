@@ -269,10 +269,17 @@ func (o *ops) missingOrConflict(ctx context.Context, model any, where string, ar
 	return fmt.Errorf("gormstore: %w", lifecycle.ErrConflict)
 }
 
-func (o *ops) PutBinding(ctx context.Context, r *lifecycle.BindingRecord) error {
+func (o *ops) PutBinding(ctx context.Context, rs ...*lifecycle.BindingRecord) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	rows := make([]*bindingRow, len(rs))
+	for i, r := range rs {
+		rows[i] = toBindingRow(r)
+	}
 	// ON CONFLICT DO NOTHING, not a failed INSERT: in PostgreSQL a failed
 	// statement would abort the surrounding transaction.
-	return o.s.wrap(o.with(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(toBindingRow(r)).Error)
+	return o.s.wrap(o.with(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(rows).Error)
 }
 
 func (o *ops) ListBindings(ctx context.Context, tenant, deviceID string, keyNumber int64) ([]*lifecycle.BindingRecord, error) {

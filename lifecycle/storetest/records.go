@@ -506,6 +506,10 @@ func testBindingCreateList(e *env) {
 		return err
 	}), "an existing binding put again inside a transaction")
 	e.must(s.PutBinding(e.ctx, b("d1", 1, "/etc/A.pem")), "paths compare case-sensitively")
+	e.must(s.PutBinding(e.ctx, b("d3", 7, "/x"), b("d3", 8, "/y"), b("d1", 1, "/etc/a.pem")), "several bindings at once, one of them existing")
+	if got, _ := s.ListBindings(e.ctx, "t1", "d3", 8); len(got) != 1 || got[0].Path != "/y" {
+		e.t.Fatal("every binding of a PutBinding is recorded")
+	}
 	got, err := s.ListBindings(e.ctx, "t1", "d1", 1)
 	e.must(err, "ListBindings")
 	var paths []string
