@@ -93,7 +93,7 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := drive(ctx, client.New(c.url, c.license, &client.Options{HTTPClient: hc}), hc, c.url, mix, c.clients, c.requests, c.duration)
+	res, err := drive(ctx, client.New(c.url, c.license, &client.Options{HTTPClient: hc}), c.license, hc, c.url, mix, c.clients, c.requests, c.duration)
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,8 @@ type weighted struct {
 	weight int
 }
 
-var ops = []string{"psk-create", "psk-auth", "cert-issue", "cert-issue-p12", "cert-get", "key-create", "key-get", "echo", "baseline-issue"}
+var ops = []string{"psk-create", "psk-auth", "cert-issue", "cert-issue-p12", "cert-get", "key-create", "key-get", "echo", "baseline-issue",
+	"psk-auth-raw", "cert-issue-raw"}
 
 func parseMix(s string) ([]weighted, error) {
 	var mix []weighted
@@ -232,7 +233,7 @@ func (r *results) print(out io.Writer, title string) {
 }
 
 // drive runs the mix from n clients until the count or the time is spent.
-func drive(ctx context.Context, cl *client.Client, hc *http.Client, base string, mix []weighted, n, count int, d time.Duration) (*results, error) {
+func drive(ctx context.Context, cl *client.Client, license string, hc *http.Client, base string, mix []weighted, n, count int, d time.Duration) (*results, error) {
 	r := &results{lat: map[string][]time.Duration{}, errs: map[string]int{}, firstErr: map[string]error{}}
 	total := 0
 	for _, w := range mix {
@@ -250,7 +251,7 @@ func drive(ctx context.Context, cl *client.Client, hc *http.Client, base string,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := newSession(ctx, cl, i)
+			s, err := newSession(ctx, cl, license, i)
 			if err != nil {
 				setupErr.Store(err)
 				return
@@ -284,17 +285,21 @@ func drive(ctx context.Context, cl *client.Client, hc *http.Client, base string,
 
 // session is one client: its PSK, its device, a certificate and a key.
 type session struct {
-	cl    *client.Client
-	creds lifecycle.PSKCredentials
-	dev   lifecycle.DeviceRequest
-	cert  int64
-	key   int64
-	id    int
+	cl      *client.Client
+	license string
+	creds   lifecycle.PSKCredentials
+	dev     lifecycle.DeviceRequest
+	cert    int64
+	key     int64
+	id      int
 }
 
-func newSession(ctx context.Context, cl *client.Client, id int) (*session, error) {
-	s := &session{cl: cl, id: id}
+func newSession(ctx context.Context, cl *client.Client, license string, id int) (*session, error) {
+	s := &session{cl: cl, id: id, license: license}
 	if cl == nil {
+		// A baseline session: bodies of the same shape, made-up values.
+		s.creds = lifecycle.PSKCredentials{KeyID: "0000000001", Password: "abcdefghijklmnopqrstuvwx"}
+		s.dev = lifecycle.DeviceRequest{ID: strings.Repeat("d", 36), Name: "load", Key: lifecycle.Secret(strings.Repeat("k", 32))}
 		return s, nil
 	}
 	p, err := cl.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "load", Alias: "loadgen"})
@@ -344,19 +349,50 @@ func (s *session) do(ctx context.Context, op string, hc *http.Client, base strin
 		_, err := s.cl.GetKey(ctx, lifecycle.GetKeyRequest{PSK: s.creds, Device: s.dev, KeyNumber: s.key, Path: "/key"})
 		return err
 	case "echo", "baseline-issue":
-		body := strings.NewReader(`{"mode":"auth","keyid":"0000000001","key":"abcdefghijklmnopqrstuvwx"}`)
-		resp, err := hc.Post(base+"/"+op, "application/json", body)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		return nil
+		return post(hc, base+"/"+op, "", s.rawBody(op, path))
+	case "psk-auth-raw":
+		// The same client work as "echo": a prepared body, the answer read
+		// and dropped; only the server side differs.
+		return post(hc, base+"/SWCLM/v10/IDInfo", s.license, s.rawBody("psk-auth", path))
+	case "cert-issue-raw":
+		return post(hc, base+"/SWCLM/v10/CredInfo", s.license, s.rawBody("cert-issue", path))
 	}
 	return fmt.Errorf("unknown operation %q", op)
+}
+
+// rawBody is the request body of an operation, the same shape for ours
+// and the baseline's, so that the client's work is the same on both sides.
+func (s *session) rawBody(op, path string) string {
+	switch op {
+	case "cert-issue", "baseline-issue":
+		return fmt.Sprintf(`{"mode":"create","keyid":%q,"key":%q,"deviceid":%q,"devicename":%q,"devicekey":%q,"certmode":"client","catype":"ca1","clientsubject":"/CN=load","keyfilepath":"/k","cafilepath":"/ca","clientfilepath":%q}`,
+			s.creds.KeyID, s.creds.Password.Reveal(), s.dev.ID, s.dev.Name, s.dev.Key.Reveal(), path)
+	default:
+		return fmt.Sprintf(`{"mode":"auth","keyid":%q,"key":%q}`, s.creds.KeyID, s.creds.Password.Reveal())
+	}
+}
+
+// post sends a prepared body and drops the answer, failing on a status
+// other than 2xx.
+func post(hc *http.Client, url, license, body string) error {
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if license != "" {
+		req.SetBasicAuth("secureware-clm", license)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
 }
 
 // baselines serves, in this process and with the same net/http stack, the
@@ -437,8 +473,8 @@ func targets(ctx context.Context, c config, hc *http.Client, out io.Writer) erro
 		limit        float64
 	}
 	ts := []t{
-		{"P2 HTTP certificate issue / minimal issuing handler (throughput)", "cert-issue", "baseline-issue", 0.75},
-		{"P3 HTTP PSK authentication / JSON echo handler (throughput)", "psk-auth", "echo", 0.5},
+		{"P2 HTTP certificate issue / minimal issuing handler (throughput)", "cert-issue-raw", "baseline-issue", 0.75},
+		{"P3 HTTP PSK authentication / JSON echo handler (throughput)", "psk-auth-raw", "echo", 0.5},
 	}
 	per := c.duration / time.Duration(max(1, 2*c.pairs))
 	if per < 500*time.Millisecond {
@@ -450,7 +486,7 @@ func targets(ctx context.Context, c config, hc *http.Client, out io.Writer) erro
 		var ourRate, theirRate float64
 		for i := range max(5, c.pairs) {
 			run := func(op string, url string, cl *client.Client) (float64, error) {
-				r, err := drive(ctx, cl, hc, url, []weighted{{op, 1}}, c.clients, 0, per)
+				r, err := drive(ctx, cl, c.license, hc, url, []weighted{{op, 1}}, c.clients, 0, per)
 				if err != nil {
 					return 0, err
 				}
