@@ -44,6 +44,15 @@ func (b *body) ref(prefix string) lifecycle.CertificateRef {
 	return lifecycle.CertificateRef{KeyNumber: b.num(prefix + "keynumber"), Serial: b.str(prefix + "certserial")}
 }
 
+// requireExisting records the fields every call on an existing certificate
+// needs (get, update, revoke), in the reference's order: the PSK, the
+// device, keynumber or certserial, catype.
+func (b *body) requireExisting() {
+	b.require(fKeyID, fKey, fDevID, fDevName)
+	b.requireIf(!b.has("keynumber") && !b.has("certserial"), "keynumber")
+	b.require(fCAType)
+}
+
 // credInfo serves CredInfo (spec §6).
 func (h *Handler) credInfo(x *exchange) {
 	ctx := x.r.Context()
@@ -100,9 +109,8 @@ func (h *Handler) credInfo(x *exchange) {
 		}
 		status = http.StatusCreated
 	case "get":
-		b.require(fKeyID, fKey, fDevID, fDevName)
-		b.requireIf(!b.has("keynumber") && !b.has("certserial"), "keynumber")
-		b.require(fCAType, fFilePath)
+		b.requireExisting()
+		b.require(fFilePath)
 		certType := b.str("certtype")
 		b.requireIf(certType == "p12", fPass...)
 		req := lifecycle.GetCertificateRequest{PSK: b.psk(), Device: b.device(), CA: b.str(fCAType...), Ref: b.ref(""),
@@ -120,9 +128,8 @@ func (h *Handler) credInfo(x *exchange) {
 		setCA(&resp, res.CA)
 		setClient(&resp, res)
 	case "update":
-		b.require(fKeyID, fKey, fDevID, fDevName)
-		b.requireIf(!b.has("keynumber") && !b.has("certserial"), "keynumber")
-		b.require(fCAType, fFilePath)
+		b.requireExisting()
+		b.require(fFilePath)
 		certType := b.str("certtype")
 		adopting := b.has("newkeynumber") || b.has("newcertserial")
 		b.requireIf(!adopting || certType == "p12", fPass...)
@@ -141,9 +148,7 @@ func (h *Handler) credInfo(x *exchange) {
 		setDevice(&resp, res.Device)
 		setClient(&resp, res)
 	case "revoke":
-		b.require(fKeyID, fKey, fDevID, fDevName)
-		b.requireIf(!b.has("keynumber") && !b.has("certserial"), "keynumber")
-		b.require(fCAType)
+		b.requireExisting()
 		req := lifecycle.RevokeCertificateRequest{PSK: b.psk(), Device: b.device(), CA: b.str(fCAType...), Ref: b.ref(""), Path: b.str(fFilePath...)}
 		if err := b.err("RevokeCertificate"); err != nil {
 			x.fail(err)

@@ -83,13 +83,6 @@ func devTenant(d *DeviceResult) string {
 	return d.Device.Tenant
 }
 
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // auditCertificate audits a certificate operation from its result.
 func (e *Engine) auditCertificate(ctx context.Context, op, keyID, deviceID string, res *CertificateResult, err error) {
 	ev := AuditEvent{Op: op, KeyID: keyID, DeviceID: deviceID}
@@ -103,9 +96,10 @@ func (e *Engine) auditCertificate(ctx context.Context, op, keyID, deviceID strin
 	e.audit(ctx, ev, err)
 }
 
-// auditKey audits a symmetric-key operation from its result.
-func (e *Engine) auditKey(ctx context.Context, op, keyID, deviceID string, res *KeyResult, err error) {
-	ev := AuditEvent{Op: op, KeyID: keyID, DeviceID: deviceID}
+// auditKey audits a symmetric-key operation from its result; keyNumber
+// names the key acted on when the request names one.
+func (e *Engine) auditKey(ctx context.Context, op, keyID, deviceID string, keyNumber int64, res *KeyResult, err error) {
+	ev := AuditEvent{Op: op, KeyID: keyID, DeviceID: deviceID, KeyNumber: keyNumber}
 	if res != nil {
 		ev.DeviceID, ev.Tenant, ev.KeyNumber = devID(res.Device), devTenant(res.Device), res.KeyNumber
 	}

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -256,7 +257,7 @@ func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (r
 		if req.CA != CANameCA || ca == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
-		return e.bindCA(ctx, tx, caller.Tenant, dev.Device.ID, ca, req.Path)
+		return tx.PutBinding(ctx, e.caBindings(caller.Tenant, dev.Device.ID, ca, req.Path)...)
 	})
 	if err != nil {
 		return nil, err
@@ -264,11 +265,13 @@ func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (r
 	return &CACertificateResult{Device: dev, CA: *encodedCA(ca, f)}, nil
 }
 
-func (e *Engine) bindCA(ctx context.Context, tx Tx, tenant, deviceID string, ca CA, path string) error {
+// caBindings is the binding of a CA certificate to a device at path: none
+// without a path, or when the CA's certificate is not recorded.
+func (e *Engine) caBindings(tenant, deviceID string, ca CA, path string) []*BindingRecord {
 	if path == "" || ca.KeyNumber() == 0 {
 		return nil
 	}
-	return tx.PutBinding(ctx, &BindingRecord{Tenant: tenant, DeviceID: deviceID, KeyNumber: ca.KeyNumber(), Path: path, CreatedAt: e.now().UTC()})
+	return []*BindingRecord{{Tenant: tenant, DeviceID: deviceID, KeyNumber: ca.KeyNumber(), Path: path, CreatedAt: e.now().UTC()}}
 }
 
 // IssueCertificate implements Manager (certmode "client").
@@ -333,11 +336,8 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 		if err := tx.CreateCredential(ctx, leaf.record); err != nil {
 			return err
 		}
-		bindings := []*BindingRecord{{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: leaf.record.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()}}
-		if req.CAPath != "" && ca.KeyNumber() != 0 {
-			bindings = append(bindings, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: ca.KeyNumber(), Path: req.CAPath, CreatedAt: e.now().UTC()})
-		}
-		return tx.PutBinding(ctx, bindings...)
+		leafBinding := &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: leaf.record.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()}
+		return tx.PutBinding(ctx, append(e.caBindings(caller.Tenant, dev.Device.ID, ca, req.CAPath), leafBinding)...)
 	})
 	if err != nil {
 		return nil, err
@@ -387,7 +387,7 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 			if ca = e.caByRef(ref); ca == nil {
 				return errf(op, CodeCertNotFound, "keynumber", nil)
 			}
-			return e.bindCA(ctx, tx, caller.Tenant, dev.Device.ID, ca, req.Path)
+			return tx.PutBinding(ctx, e.caBindings(caller.Tenant, dev.Device.ID, ca, req.Path)...)
 		}
 		if e.cas[req.CA] == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
@@ -442,17 +442,11 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 	c.passphrase(req.Passphrase, f == FormatP12)
 	c.text("filepath", req.Path, MaxPathLen)
 	c.text("newfilepath", req.NewPath, MaxPathLen)
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	newPath := req.NewPath
-	if newPath == "" {
-		newPath = req.Path
-	}
-	caller, err := e.authenticate(ctx, op, req.PSK)
+	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
 		return nil, err
 	}
+	newPath := cmp.Or(req.NewPath, req.Path)
 	ca := e.cas[req.CA]
 
 	// The successor is made before the transaction, from a first, unchecked

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -255,7 +256,7 @@ func (e *Engine) withDevice(ctx context.Context, op string, what entity, tenant 
 func (e *Engine) EnrollDevice(ctx context.Context, req EnrollDeviceRequest) (res *DeviceResult, err error) {
 	const op = "EnrollDevice"
 	defer func() {
-		e.audit(ctx, AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: or(devID(res), req.Device.ID), Tenant: devTenant(res)}, err)
+		e.audit(ctx, AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: cmp.Or(devID(res), req.Device.ID), Tenant: devTenant(res)}, err)
 	}()
 	c := newCheck(op)
 	c.psk(req.PSK)

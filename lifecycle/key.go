@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -21,7 +22,7 @@ var keyLengths = map[int]bool{80: true, 128: true, 192: true, 256: true}
 // CreateKey implements Manager.
 func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyResult, err error) {
 	const op = "CreateKey"
-	defer func() { e.auditKey(ctx, op, req.PSK.KeyID, req.Device.ID, res, err) }()
+	defer func() { e.auditKey(ctx, op, req.PSK.KeyID, req.Device.ID, 0, res, err) }()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{mayRegister: true}, e.requireDevKey)
@@ -180,7 +181,7 @@ func (e *Engine) openKey(ctx context.Context, op string, r *CredentialRecord) (S
 // GetKey implements Manager.
 func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (res *KeyResult, err error) {
 	const op = "GetKey"
-	defer func() { e.auditKey(ctx, op, req.PSK.KeyID, req.Device.ID, res, err) }()
+	defer func() { e.auditKey(ctx, op, req.PSK.KeyID, req.Device.ID, 0, res, err) }()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
@@ -191,9 +192,7 @@ func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (res *KeyResult,
 	if err != nil {
 		return nil, err
 	}
-	var (
-		rec *CredentialRecord
-	)
+	var rec *CredentialRecord
 	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		var err error
 		if rec, err = e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber"); err != nil {
@@ -222,7 +221,7 @@ func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (res *KeyResult,
 // others answer 1504.
 func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyResult, err error) {
 	const op = "RotateKey"
-	defer func() { e.auditKey(ctx, op, req.PSK.KeyID, req.Device.ID, res, err) }()
+	defer func() { e.auditKey(ctx, op, req.PSK.KeyID, req.Device.ID, 0, res, err) }()
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
@@ -234,17 +233,11 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 	c.text("newfilepath", req.NewPath, MaxPathLen)
 	c.text("alias", req.Alias, MaxKeyAliasLen)
 	c.limit("keylength", req.KeyLength == 0 || keyLengths[req.KeyLength], "not a key length of any key type")
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	newPath := req.NewPath
-	if newPath == "" {
-		newPath = req.Path
-	}
-	caller, err := e.authenticate(ctx, op, req.PSK)
+	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
 		return nil, err
 	}
+	newPath := cmp.Or(req.NewPath, req.Path)
 
 	// A new key is generated before the transaction, which may run more
 	// than once. Its type comes from a first, unchecked read of the old key;
@@ -270,12 +263,9 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 		}
 	}
 
-	var (
-		result *CredentialRecord
-	)
+	var result *CredentialRecord
 	now := e.now().UTC()
 	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
-		var err error
 		old, err := e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber")
 		if err != nil {
 			return err
@@ -359,11 +349,11 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (res *DeleteKeyResult, err error) {
 	const op = "DeleteKey"
 	defer func() {
-		ev := AuditEvent{Op: op, KeyID: req.PSK.KeyID, DeviceID: req.Device.ID, KeyNumber: req.KeyNumber}
+		var done *KeyResult
 		if res != nil {
-			ev.DeviceID, ev.Tenant = devID(res.Device), devTenant(res.Device)
+			done = &KeyResult{Device: res.Device, KeyNumber: res.KeyNumber}
 		}
-		e.audit(ctx, ev, err)
+		e.auditKey(ctx, op, req.PSK.KeyID, req.Device.ID, req.KeyNumber, done, err)
 	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
@@ -378,7 +368,6 @@ func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (res *Dele
 		return nil, err
 	}
 	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
-		var err error
 		old, err := e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber")
 		if err != nil {
 			return err
