@@ -102,13 +102,13 @@ func TestMultiProcessRaces(t *testing.T) {
 			dsn := db.dsn(t)
 			a := startProcess(t, bin, db.name+":"+dsn)
 			b := startProcess(t, bin, db.name+":"+dsn)
-			raceAndAudit(t, []*client.Client{client.New(a, "race-license", nil), client.New(b, "race-license", nil)},
+			raceAndAudit(t, db.name, []*client.Client{client.New(a, "race-license", nil), client.New(b, "race-license", nil)},
 				func(ctx context.Context) (*gormstore.Store, error) { return db.open(ctx, dsn, nil) })
 		})
 	}
 }
 
-func raceAndAudit(t *testing.T, servers []*client.Client, open func(context.Context) (*gormstore.Store, error)) {
+func raceAndAudit(t *testing.T, dbName string, servers []*client.Client, open func(context.Context) (*gormstore.Store, error)) {
 	ctx := context.Background()
 	const workers = 8
 	deadline := time.Now().Add(6 * time.Second)
@@ -297,8 +297,8 @@ func raceAndAudit(t *testing.T, servers []*client.Client, open func(context.Cont
 	// revocation would have one.
 	var lineage int64
 	db.Raw("SELECT COUNT(*) FROM clm_credentials o JOIN clm_credentials n ON n.key_number = o.replaced_by WHERE o.state = ?", int(lifecycle.StateRevoked)).Scan(&lineage)
-	t.Logf("FIGURE races: %d requests served by 2 processes, %d races run (%d with exactly one winner), duplicates %d, lost acknowledgements %d, successors of revoked certificates %d",
-		served.Load(), races.Load(), oneWinner.Load(), dup, lost, lineage)
+	t.Logf("FIGURE races (%s): %d requests served by 2 processes, %d races run (%d with exactly one winner), duplicates %d, lost acknowledgements %d, successors of revoked certificates %d",
+		dbName, served.Load(), races.Load(), oneWinner.Load(), dup, lost, lineage)
 	if dup != 0 || lost != 0 || lineage != 0 || oneWinner.Load() != races.Load() || races.Load() == 0 {
 		t.Fatal("the audit failed")
 	}
