@@ -20,7 +20,9 @@ bench:
 
 ## bench-http: the HTTP load generator against clmserver on a temporary
 ## SQLite store (started and stopped by it): the standard mixes, then the
-## targets P2 and P3 against the in-process baselines.
+## targets P2 and P3 against the in-process baselines; then the standard
+## mix on a fresh MariaDB database and PostgreSQL schema when
+## CLM_TEST_MYSQL_DSN / CLM_TEST_POSTGRES_DSN are set.
 BENCH_HTTP_TIME ?= 10s
 bench-http:
 	$(GO) build -o bin/clmserver ./examples/clmserver
@@ -29,6 +31,10 @@ bench-http:
 	$(GO) run ./examples/loadgen -spawn bin/clmserver -duration $(BENCH_HTTP_TIME) -mix key-create=1
 	$(GO) run ./examples/loadgen -spawn bin/clmserver -duration $(BENCH_HTTP_TIME)
 	$(GO) run ./examples/loadgen -spawn bin/clmserver -duration $(BENCH_HTTP_TIME) -targets
+	@if [ -n "$$CLM_TEST_MYSQL_DSN" ]; then echo "MariaDB/MySQL:"; \
+		$(GO) run ./examples/loadgen -spawn bin/clmserver -store "mysql:$$CLM_TEST_MYSQL_DSN" -duration $(BENCH_HTTP_TIME); fi
+	@if [ -n "$$CLM_TEST_POSTGRES_DSN" ]; then echo "PostgreSQL:"; \
+		$(GO) run ./examples/loadgen -spawn bin/clmserver -store "postgres:$$CLM_TEST_POSTGRES_DSN" -duration $(BENCH_HTTP_TIME); fi
 
 ## run: the CLM server on the embedded SQLite default (clm.db here),
 ## http://127.0.0.1:8080/SWCLM/v10/. The first start prints a license key.

@@ -2,6 +2,7 @@ package gormstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -16,6 +17,7 @@ import (
 type ops struct {
 	db   *gorm.DB
 	s    *Store
+	tx   *sql.Tx // the transaction of db, for the prepared statements; nil outside one
 	inTx bool
 }
 
@@ -75,8 +77,8 @@ func (o *ops) CreatePSK(ctx context.Context, r *lifecycle.PSKRecord) error {
 
 func (o *ops) GetPSK(ctx context.Context, keyID int64) (*lifecycle.PSKRecord, error) {
 	var row pskRow
-	if err := o.with(ctx).Where("key_id = ?", keyID).Take(&row).Error; err != nil {
-		return nil, o.s.wrap(err)
+	if err := o.queryRow(ctx, "SELECT "+pskColumns+" FROM clm_psks WHERE key_id = ?", []any{keyID}, row.fields()...); err != nil {
+		return nil, err
 	}
 	return row.record(), nil
 }
@@ -131,8 +133,8 @@ func (o *ops) CreateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error
 
 func (o *ops) getDevice(ctx context.Context, where string, args ...any) (*lifecycle.DeviceRecord, error) {
 	var row deviceRow
-	if err := o.with(ctx).Where(where, args...).Take(&row).Error; err != nil {
-		return nil, o.s.wrap(err)
+	if err := o.queryRow(ctx, "SELECT "+deviceColumns+" FROM clm_devices WHERE "+where, args, row.fields()...); err != nil {
+		return nil, err
 	}
 	r, err := row.record()
 	if err != nil {
@@ -184,14 +186,16 @@ func (o *ops) UpdateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error
 	}))
 }
 
+var insertCredential = insertQuery("clm_credentials", credentialColumns, 1)
+
 func (o *ops) CreateCredential(ctx context.Context, r *lifecycle.CredentialRecord) error {
-	return o.s.wrap(o.with(ctx).Create(toCredentialRow(r)).Error)
+	return o.exec(ctx, insertCredential, toCredentialRow(r).values()...)
 }
 
 func (o *ops) getCredential(ctx context.Context, where string, args ...any) (*lifecycle.CredentialRecord, error) {
 	var row credentialRow
-	if err := o.with(ctx).Where(where, args...).Take(&row).Error; err != nil {
-		return nil, o.s.wrap(err)
+	if err := o.queryRow(ctx, "SELECT "+credentialColumns+" FROM clm_credentials WHERE "+where, args, row.fields()...); err != nil {
+		return nil, err
 	}
 	return row.record(), nil
 }
@@ -269,47 +273,59 @@ func (o *ops) missingOrConflict(ctx context.Context, model any, where string, ar
 	return fmt.Errorf("gormstore: %w", lifecycle.ErrConflict)
 }
 
+// maxBindingsPerInsert bounds the rows of one INSERT of bindings (one
+// prepared statement per count).
+const maxBindingsPerInsert = 4
+
 func (o *ops) PutBinding(ctx context.Context, rs ...*lifecycle.BindingRecord) error {
-	if len(rs) == 0 {
+	for len(rs) > 0 {
+		n := min(len(rs), maxBindingsPerInsert)
+		args := make([]any, 0, n*6)
+		for _, r := range rs[:n] {
+			args = append(args, toBindingRow(r).values()...)
+		}
+		// ON CONFLICT DO NOTHING, not a failed INSERT: in PostgreSQL a
+		// failed statement would abort the surrounding transaction.
+		q := insertQuery("clm_bindings", bindingColumns, n) + o.s.dialect.onConflictDoNothing()
+		if err := o.exec(ctx, q, args...); err != nil {
+			return err
+		}
+		rs = rs[n:]
+	}
+	return nil
+}
+
+// bindings runs a query of bindings.
+func (o *ops) bindings(ctx context.Context, where string, args ...any) ([]*lifecycle.BindingRecord, error) {
+	var out []*lifecycle.BindingRecord
+	err := o.query(ctx, "SELECT id, "+bindingColumns+" FROM clm_bindings WHERE "+where, args, func(rows *sql.Rows) error {
+		var row bindingRow
+		if err := rows.Scan(row.fields()...); err != nil {
+			return err
+		}
+		out = append(out, row.record())
 		return nil
-	}
-	rows := make([]*bindingRow, len(rs))
-	for i, r := range rs {
-		rows[i] = toBindingRow(r)
-	}
-	// ON CONFLICT DO NOTHING, not a failed INSERT: in PostgreSQL a failed
-	// statement would abort the surrounding transaction.
-	return o.s.wrap(o.with(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(rows).Error)
+	})
+	return out, err
 }
 
 func (o *ops) ListBindings(ctx context.Context, tenant, deviceID string, keyNumber int64) ([]*lifecycle.BindingRecord, error) {
-	var rows []bindingRow
-	err := o.with(ctx).Where("tenant = ? AND device_id = ? AND key_number = ?", tenant, deviceID, keyNumber).
-		Order("id").Find(&rows).Error
-	if err != nil {
-		return nil, o.s.wrap(err)
-	}
-	out := make([]*lifecycle.BindingRecord, len(rows))
-	for i := range rows {
-		out[i] = rows[i].record()
-	}
-	return out, nil
+	return o.bindings(ctx, "tenant = ? AND device_id = ? AND key_number = ? ORDER BY id", tenant, deviceID, keyNumber)
 }
 
 func (o *ops) BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*lifecycle.BindingRecord, error) {
 	if limit <= 0 {
 		return nil, errors.New("gormstore: BindingsAt: limit must be positive")
 	}
-	var rows []bindingRow
-	err := o.with(ctx).Where("tenant = ? AND device_id = ? AND path_hash = ?", tenant, deviceID, pathHash(path)).
-		Order("id DESC").Limit(limit).Find(&rows).Error
+	bs, err := o.bindings(ctx, "tenant = ? AND device_id = ? AND path_hash = ? ORDER BY id DESC LIMIT ?",
+		tenant, deviceID, pathHash(path), limit)
 	if err != nil {
-		return nil, o.s.wrap(err)
+		return nil, err
 	}
-	out := make([]*lifecycle.BindingRecord, 0, len(rows))
-	for i := range rows {
-		if rows[i].Path == path {
-			out = append(out, rows[i].record())
+	out := bs[:0]
+	for _, b := range bs {
+		if b.Path == path { // a hash collision is not the path
+			out = append(out, b)
 		}
 	}
 	return out, nil

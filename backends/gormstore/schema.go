@@ -44,6 +44,13 @@ type pskRow struct {
 
 func (pskRow) TableName() string { return "clm_psks" }
 
+const pskColumns = "key_id, tenant, alias, password, status, created_at, expires_at"
+
+// fields are the row's fields in the order of pskColumns.
+func (p *pskRow) fields() []any {
+	return []any{&p.KeyID, &p.Tenant, &p.Alias, &p.Password, &p.Status, &p.CreatedAt, &p.ExpiresAt}
+}
+
 type deviceRow struct {
 	Tenant     string `gorm:"primaryKey;size:128;uniqueIndex:clm_devices_tenant_name,priority:1"`
 	ID         string `gorm:"primaryKey;size:64"`
@@ -59,6 +66,14 @@ type deviceRow struct {
 }
 
 func (deviceRow) TableName() string { return "clm_devices" }
+
+const deviceColumns = "tenant, id, name, key_hash, status, ip_address, mac_address, ext_data, created_at, updated_at, expires_at"
+
+// fields are the row's fields in the order of deviceColumns.
+func (d *deviceRow) fields() []any {
+	return []any{&d.Tenant, &d.ID, &d.Name, &d.KeyHash, &d.Status, &d.IPAddress, &d.MACAddress, &d.ExtData,
+		&d.CreatedAt, &d.UpdatedAt, &d.ExpiresAt}
+}
 
 type credentialRow struct {
 	KeyNumber      int64   `gorm:"primaryKey;autoIncrement:false"`
@@ -83,6 +98,21 @@ type credentialRow struct {
 
 func (credentialRow) TableName() string { return "clm_credentials" }
 
+const credentialColumns = "key_number, tenant, kind, state, ca, serial, subject, alias, key_type, key_length, " +
+	"certificate, secret, not_before, not_after, created_at, state_changed_at, reason, replaced_by"
+
+// fields are the row's fields in the order of credentialColumns.
+func (c *credentialRow) fields() []any {
+	return []any{&c.KeyNumber, &c.Tenant, &c.Kind, &c.State, &c.CA, &c.Serial, &c.Subject, &c.Alias, &c.KeyType, &c.KeyLength,
+		&c.Certificate, &c.Secret, &c.NotBefore, &c.NotAfter, &c.CreatedAt, &c.StateChangedAt, &c.Reason, &c.ReplacedBy}
+}
+
+// values are the row's values in the order of credentialColumns.
+func (c *credentialRow) values() []any {
+	return []any{c.KeyNumber, c.Tenant, c.Kind, c.State, c.CA, c.Serial, c.Subject, c.Alias, c.KeyType, c.KeyLength,
+		c.Certificate, c.Secret, c.NotBefore, c.NotAfter, c.CreatedAt, c.StateChangedAt, c.Reason, c.ReplacedBy}
+}
+
 type bindingRow struct {
 	ID        int64  `gorm:"primaryKey;autoIncrement"`
 	Tenant    string `gorm:"size:128;not null;uniqueIndex:clm_bindings_unique,priority:1;index:clm_bindings_device_path,priority:1"`
@@ -94,6 +124,19 @@ type bindingRow struct {
 }
 
 func (bindingRow) TableName() string { return "clm_bindings" }
+
+// bindingColumns are the columns of a binding but its generated id.
+const bindingColumns = "tenant, device_id, key_number, path_hash, path, created_at"
+
+// fields are the row's fields in the order of "id, " + bindingColumns.
+func (b *bindingRow) fields() []any {
+	return []any{&b.ID, &b.Tenant, &b.DeviceID, &b.KeyNumber, &b.PathHash, &b.Path, &b.CreatedAt}
+}
+
+// values are the row's values in the order of bindingColumns.
+func (b *bindingRow) values() []any {
+	return []any{b.Tenant, b.DeviceID, b.KeyNumber, b.PathHash, b.Path, b.CreatedAt}
+}
 
 var models = []any{&schemaRow{}, &sequenceRow{}, &pskRow{}, &deviceRow{}, &credentialRow{}, &bindingRow{}}
 

@@ -1,11 +1,14 @@
 package gormstore
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -39,6 +42,13 @@ type Dialect struct {
 	// Go is cheaper and fairer than the database's busy loop. Other
 	// processes are still held off by the database itself.
 	SerializeWrites bool
+	// Checkpoint, when set, is a statement the Store runs in the
+	// background, off the path of requests: every CheckpointEvery
+	// transactions (64 when 0) and every second. SQLite's openers turn off
+	// the automatic WAL checkpoint, which a committing request would
+	// otherwise pay for, and run a passive one here.
+	Checkpoint      string
+	CheckpointEvery int
 }
 
 // Options configure a Store. The zero value means defaults.
@@ -55,6 +65,8 @@ type Options struct {
 	MaxRetries int
 }
 
+const defaultSlowQuery = 200 * time.Millisecond
+
 // GormConfig returns the gorm.Config every opener uses: errors translated,
 // no implicit transactions around single statements, and a logger that never
 // sees SQL values.
@@ -65,12 +77,8 @@ func GormConfig(o *Options) *gorm.Config {
 	}
 	lg := logger.Discard
 	if opts.Logger != nil {
-		slow := opts.SlowQuery
-		if slow == 0 {
-			slow = 200 * time.Millisecond
-		}
 		lg = logger.NewSlogLogger(opts.Logger, logger.Config{
-			SlowThreshold:             slow,
+			SlowThreshold:             cmp.Or(opts.SlowQuery, defaultSlowQuery),
 			LogLevel:                  logger.Warn,
 			IgnoreRecordNotFoundError: true,
 			ParameterizedQueries:      true,
@@ -91,6 +99,13 @@ type Store struct {
 	dialect    Dialect
 	maxRetries int
 	writes     sync.Mutex // held by Atomic when the dialect serialises writes
+	prep       prepared
+	logger     *slog.Logger  // Options.Logger: slow prepared statements go there too
+	slow       time.Duration // Options.SlowQuery
+	commits    atomic.Int64  // transactions committed, for the checkpointer
+	kick       chan struct{} // asks the checkpointer to run (nil: none runs)
+	stop       chan struct{} // closed by Close
+	done       sync.WaitGroup
 }
 
 var _ lifecycle.Store = (*Store)(nil)
@@ -131,7 +146,7 @@ func New(ctx context.Context, db *gorm.DB, d Dialect, o *Options) (*Store, error
 	if d.Classify == nil {
 		d.Classify = func(error) Class { return ClassOther }
 	}
-	s := &Store{dialect: d, maxRetries: opts.MaxRetries}
+	s := &Store{dialect: d, maxRetries: opts.MaxRetries, logger: opts.Logger, slow: cmp.Or(opts.SlowQuery, defaultSlowQuery)}
 	s.ops = ops{db: db, s: s}
 	if err := s.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("gormstore: %w", err)
@@ -148,7 +163,44 @@ func New(ctx context.Context, db *gorm.DB, d Dialect, o *Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("gormstore: schema: %w", s.wrap(err))
 	}
+	if d.Checkpoint != "" {
+		s.kick, s.stop = make(chan struct{}, 1), make(chan struct{})
+		s.done.Add(1)
+		go s.checkpointer()
+	}
 	return s, nil
+}
+
+// checkpointer runs the dialect's checkpoint when Atomic asks and every
+// second, until Close. A failed checkpoint is left to the next one.
+func (s *Store) checkpointer() {
+	defer s.done.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		case <-t.C:
+		}
+		s.db.Exec(s.dialect.Checkpoint)
+	}
+}
+
+// committed counts a committed transaction and wakes the checkpointer
+// every CheckpointEvery of them.
+func (s *Store) committed() {
+	if s.kick == nil {
+		return
+	}
+	every := int64(cmp.Or(s.dialect.CheckpointEvery, 64))
+	if s.commits.Add(1)%every == 0 {
+		select {
+		case s.kick <- struct{}{}:
+		default: // one is already asked for
+		}
+	}
 }
 
 var errNewerSchema = errors.New("the database has a newer schema than this program")
@@ -196,9 +248,14 @@ func (s *Store) Atomic(ctx context.Context, fn func(tx lifecycle.Tx) error) erro
 	}
 	for attempt := 0; ; attempt++ {
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return fn(&ops{db: tx, s: s, inTx: true})
+			sqlTx, err := sqlTxOf(tx)
+			if err != nil {
+				return err
+			}
+			return fn(&ops{db: tx, s: s, tx: sqlTx, inTx: true})
 		})
 		if err == nil {
+			s.committed()
 			return nil
 		}
 		if attempt < s.maxRetries && ctx.Err() == nil && s.dialect.Classify(err) == ClassRetry {
@@ -212,6 +269,19 @@ func (s *Store) Atomic(ctx context.Context, fn func(tx lifecycle.Tx) error) erro
 		}
 		return s.wrap(err)
 	}
+}
+
+// sqlTxOf returns the database/sql transaction of a GORM transaction.
+func sqlTxOf(tx *gorm.DB) (*sql.Tx, error) {
+	switch p := tx.Statement.ConnPool.(type) {
+	case *sql.Tx:
+		return p, nil
+	case *gorm.PreparedStmtTX:
+		if t, ok := p.Tx.(*sql.Tx); ok {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("gormstore: a transaction on %T, not database/sql", tx.Statement.ConnPool)
 }
 
 // Ping implements lifecycle.Store.
@@ -231,6 +301,15 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements lifecycle.Store.
 func (s *Store) Close() error {
+	if s.stop != nil {
+		select {
+		case <-s.stop:
+		default:
+			close(s.stop)
+		}
+		s.done.Wait()
+	}
+	s.closePrepared()
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err

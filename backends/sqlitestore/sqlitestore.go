@@ -12,10 +12,12 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/sqlite"
@@ -40,11 +42,30 @@ func Open(ctx context.Context, path string, opts *gormstore.Options) (*gormstore
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_foreign_keys", "1")
 	dsn := "file:" + path + "?" + q.Encode()
-	return gormstore.Open(ctx, sqlite.Open(dsn), Dialect, 16, opts)
+	registerDriver.Do(func() {
+		sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			// The Store checkpoints in the background (Dialect.Checkpoint),
+			// so no commit pays for copying the WAL into the database.
+			_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
+			return err
+		}})
+	})
+	return gormstore.Open(ctx, sqlite.New(sqlite.Config{DriverName: driverName, DSN: dsn}), Dialect, 16, opts)
 }
 
+// driverName is the mattn/go-sqlite3 driver registered with the connection
+// settings that the DSN cannot carry.
+const driverName = "sqlite3_clm"
+
+var registerDriver sync.Once
+
 // Dialect is SQLite's gormstore.Dialect.
-var Dialect = gormstore.Dialect{Name: "sqlite", Classify: classify, SerializeWrites: true}
+var Dialect = gormstore.Dialect{
+	Name:            "sqlite",
+	Classify:        classify,
+	SerializeWrites: true,
+	Checkpoint:      "PRAGMA wal_checkpoint(PASSIVE)",
+}
 
 func classify(err error) gormstore.Class {
 	var se sqlite3.Error

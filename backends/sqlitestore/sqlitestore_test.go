@@ -53,13 +53,60 @@ func TestLogsCarryNoValues(t *testing.T) {
 	if _, err := s.ListPSKs(ctx, lifecycle.PSKQuery{Tenant: "tenant-" + secret, Limit: 1}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.GetPSK(ctx, 1); err != nil { // a prepared statement, not GORM's
+		t.Fatal(err)
+	}
 	out := buf.String()
-	if !strings.Contains(out, "INSERT INTO") {
-		t.Fatalf("the slow-query log should hold the statements:\n%s", out)
+	if !strings.Contains(out, "INSERT INTO") || !strings.Contains(out, "FROM clm_psks WHERE key_id = ?") {
+		t.Fatalf("the slow-query log should hold the statements, GORM's and the prepared ones:\n%s", out)
 	}
 	if strings.Contains(out, secret) {
 		t.Fatalf("a SQL value reached the log:\n%s", out)
 	}
+}
+
+// TestBackgroundCheckpoint checks that the WAL is copied into the database
+// file while the store is open, though no commit checkpoints it (the
+// connections' automatic checkpoint is off).
+func TestBackgroundCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "clm.db")
+	s, err := sqlitestore.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var auto int
+	if err := s.DB().Raw("PRAGMA wal_autocheckpoint").Scan(&auto).Error; err != nil || auto != 0 {
+		t.Fatalf("wal_autocheckpoint = %d, %v; want 0", auto, err)
+	}
+	before := fileSize(t, path)
+	secret := make([]byte, 8192) // a few pages per row
+	for i := range 200 {
+		err := s.Atomic(ctx, func(tx lifecycle.Tx) error {
+			return tx.CreateCredential(ctx, &lifecycle.CredentialRecord{KeyNumber: int64(i + 1), Tenant: "t",
+				Kind: lifecycle.KindSymmetricKey, State: lifecycle.StateValid, Secret: secret})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fileSize(t, path) < before+200*8192 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file stayed at %d bytes (was %d): no checkpoint ran", fileSize(t, path), before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
 
 func TestNewerSchemaRefused(t *testing.T) {

@@ -43,6 +43,7 @@ import (
 	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/httpadapter/client"
+	"github.com/credlife/clm/internal/testdb"
 	"github.com/credlife/clm/lifecycle"
 )
 
@@ -59,7 +60,7 @@ func main() {
 	flag.StringVar(&c.url, "url", "", "server URL (loopback only); with -spawn, the spawned server's")
 	flag.StringVar(&c.license, "license", os.Getenv("CLM_LICENSE"), "license key")
 	flag.StringVar(&c.spawn, "spawn", "", "a clmserver binary to start on a temporary store (and stop)")
-	flag.StringVar(&c.store, "store", "", "with -spawn: the -store of the server (default: a temporary SQLite file)")
+	flag.StringVar(&c.store, "store", "", "with -spawn: the -store of the server (default: a temporary SQLite file; mysql:DSN or postgres:DSN: a fresh database on that server, dropped at the end)")
 	flag.StringVar(&c.mix, "mix", "psk-auth=4,cert-issue=1,cert-get=2,key-create=1,key-get=2", "operations and weights")
 	flag.IntVar(&c.clients, "clients", 8, "concurrent clients")
 	flag.IntVar(&c.requests, "requests", 0, "stop after this many requests (0: no count bound)")
@@ -117,25 +118,43 @@ func loopbackOnly(raw string) error {
 	return fmt.Errorf("-url %q: load is only sent to loopback addresses", raw)
 }
 
-// spawn starts a clmserver on a free loopback port and a temporary store.
+// spawn starts a clmserver on a free loopback port and a temporary store:
+// an SQLite file, or for store "mysql:DSN" or "postgres:DSN" a fresh
+// database (schema) on that server, dropped at the end.
 func spawn(bin, store string) (stop func(), url, license string, err error) {
 	dir, err := os.MkdirTemp("", "loadgen")
 	if err != nil {
 		return nil, "", "", err
 	}
-	if store == "" {
+	drop := func() error { return nil }
+	ctx := context.Background()
+	switch kind, dsn, _ := strings.Cut(store, ":"); kind {
+	case "":
 		store = "sqlite:" + filepath.Join(dir, "clm.db")
+	case "mysql":
+		dsn, drop, err = testdb.FreshMySQL(ctx, dsn, "clm_loadgen_")
+		store = "mysql:" + dsn
+	case "postgres":
+		dsn, drop, err = testdb.FreshPostgres(ctx, dsn, "clm_loadgen_")
+		store = "postgres:" + dsn
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", "", err
 	}
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-license", "loadgen-license", "-data-dir", dir, "-log-level", "error")
 	cmd.Env = append(os.Environ(), "CLM_MASTER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
+		drop()
+		os.RemoveAll(dir)
 		return nil, "", "", err
 	}
 	stop = func() {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
+		drop()
 		os.RemoveAll(dir)
 	}
 	sc := bufio.NewScanner(stdout)

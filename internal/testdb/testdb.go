@@ -1,7 +1,8 @@
 // Package testdb creates fresh, throw-away MariaDB/MySQL databases and
 // PostgreSQL schemas for tests, from the DSNs in CLM_TEST_MYSQL_DSN and
 // CLM_TEST_POSTGRES_DSN. Without a DSN the test is skipped, except under
-// CI=true, where it fails: in CI every database runs.
+// CI=true, where it fails: in CI every database runs. FreshMySQL and
+// FreshPostgres do the same for a program (the load generator).
 package testdb
 
 import (
@@ -48,35 +49,7 @@ func randomName(prefix string) string {
 // returns a DSN for it; the database is dropped when the test ends.
 func MySQL(t testing.TB) string {
 	t.Helper()
-	cfg, err := mysql.ParseDSN(baseDSN(t, MySQLEnv))
-	if err != nil {
-		t.Fatalf("%s: %v", MySQLEnv, err)
-	}
-	admin := cfg.Clone()
-	admin.DBName = ""
-	db, err := sql.Open("mysql", admin.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	name := randomName("clm_test_")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("mysql", admin.FormatDSN())
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name)
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
+	return fresh(t, FreshMySQL, MySQLEnv)
 }
 
 // Postgres creates a fresh schema on the server of CLM_TEST_POSTGRES_DSN
@@ -84,29 +57,67 @@ func MySQL(t testing.TB) string {
 // when the test ends.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	base := baseDSN(t, PostgresEnv)
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	name := randomName("clm_test_")
+	return fresh(t, FreshPostgres, PostgresEnv)
+}
+
+func fresh(t testing.TB, create func(ctx context.Context, base, prefix string) (string, func() error, error), env string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+name); err != nil {
-		t.Fatalf("create schema: %v", err)
+	dsn, drop, err := create(ctx, baseDSN(t, env), "clm_test_")
+	if err != nil {
+		t.Fatalf("%s: %v", env, err)
 	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = db.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
-	})
-	return withSearchPath(base, name)
+	t.Cleanup(func() { _ = drop() })
+	return dsn
+}
+
+// FreshMySQL creates a database named prefix and a random suffix on the
+// MySQL or MariaDB server of base (a DSN) and returns a DSN for it, and a
+// function that drops it.
+func FreshMySQL(ctx context.Context, base, prefix string) (dsn string, drop func() error, err error) {
+	cfg, err := mysql.ParseDSN(base)
+	if err != nil {
+		return "", nil, err
+	}
+	admin := cfg.Clone()
+	admin.DBName = ""
+	name := randomName(prefix)
+	if err := execOn(ctx, "mysql", admin.FormatDSN(), "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		return "", nil, fmt.Errorf("create database: %w", err)
+	}
+	cfg.DBName = name
+	return cfg.FormatDSN(), func() error { return dropLater("mysql", admin.FormatDSN(), "DROP DATABASE IF EXISTS "+name) }, nil
+}
+
+// FreshPostgres creates a schema named prefix and a random suffix on the
+// PostgreSQL server of base (a DSN) and returns a DSN whose search_path is
+// that schema, and a function that drops it.
+func FreshPostgres(ctx context.Context, base, prefix string) (dsn string, drop func() error, err error) {
+	name := randomName(prefix)
+	if err := execOn(ctx, "pgx", base, "CREATE SCHEMA "+name); err != nil {
+		return "", nil, fmt.Errorf("create schema: %w", err)
+	}
+	return withSearchPath(base, name), func() error { return dropLater("pgx", base, "DROP SCHEMA IF EXISTS "+name+" CASCADE") }, nil
+}
+
+// execOn runs one statement on a connection of its own.
+func execOn(ctx context.Context, driver, dsn, stmt string) error {
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, stmt)
+	return err
+}
+
+// dropLater runs a DROP with a deadline of its own: the context of the
+// creation may be over.
+func dropLater(driver, dsn, stmt string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return execOn(ctx, driver, dsn, stmt)
 }
 
 func withSearchPath(dsn, schema string) string {

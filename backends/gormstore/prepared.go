@@ -1,0 +1,183 @@
+package gormstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/credlife/clm/lifecycle"
+)
+
+// The statements every request runs (the PSK, device, credential and
+// binding lookups, the credential and binding inserts) are prepared once
+// and run through database/sql: GORM builds a statement anew on each call,
+// which costs more than SQLite takes to run it (issue #7's profile). The
+// rest of the Store goes through GORM. Column lists live beside the row
+// types (schema.go), so a column is named in one place for both paths.
+
+// prepared holds a Store's prepared statements, by query text.
+type prepared struct {
+	mu sync.RWMutex
+	m  map[string]*sql.Stmt
+}
+
+// stmt returns the prepared statement for query, preparing it on first use.
+// query is written with ? placeholders; PostgreSQL's are numbered here.
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.prep.mu.RLock()
+	st := s.prep.m[query]
+	s.prep.mu.RUnlock()
+	if st != nil {
+		return st, nil
+	}
+	s.prep.mu.Lock()
+	defer s.prep.mu.Unlock()
+	if st = s.prep.m[query]; st != nil {
+		return st, nil
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, err
+	}
+	// Not ctx: the statement outlives the request that prepares it.
+	st, err = sqlDB.PrepareContext(context.WithoutCancel(ctx), s.dialect.placeholders(query))
+	if err != nil {
+		return nil, err
+	}
+	if s.prep.m == nil {
+		s.prep.m = map[string]*sql.Stmt{}
+	}
+	s.prep.m[query] = st
+	return st, nil
+}
+
+// closePrepared closes every prepared statement.
+func (s *Store) closePrepared() {
+	s.prep.mu.Lock()
+	defer s.prep.mu.Unlock()
+	for _, st := range s.prep.m {
+		st.Close()
+	}
+	s.prep.m = nil
+}
+
+// placeholders numbers the ? of query as $1, $2, ... for PostgreSQL. The
+// queries given to it have no ? in literals.
+func (d Dialect) placeholders(query string) string {
+	if d.Name != "postgres" {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// onConflictDoNothing is the dialect's ending of an INSERT that skips a row
+// whose unique key exists. (A failed INSERT would abort a PostgreSQL
+// transaction.)
+func (d Dialect) onConflictDoNothing() string {
+	if d.Name == "mysql" {
+		return " ON DUPLICATE KEY UPDATE id = id"
+	}
+	return " ON CONFLICT DO NOTHING"
+}
+
+// conn returns what a prepared statement runs on: the transaction of o, or
+// the database.
+func (o *ops) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	st, err := o.s.stmt(ctx, query)
+	if err != nil || o.tx == nil {
+		return st, err
+	}
+	// Prepared once per connection: database/sql keeps the statement of
+	// each connection it has run on.
+	return o.tx.StmtContext(ctx, st), nil
+}
+
+// queryRow runs a prepared query expected to return one row and scans it
+// into dest; no row is lifecycle.ErrNotFound.
+func (o *ops) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
+	defer o.s.logSlow(query, time.Now())
+	st, err := o.prepared(ctx, query)
+	if err != nil {
+		return o.rawErr(err)
+	}
+	return o.rawErr(st.QueryRowContext(ctx, args...).Scan(dest...))
+}
+
+// query runs a prepared query and calls scan on each row.
+func (o *ops) query(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {
+	defer o.s.logSlow(query, time.Now())
+	st, err := o.prepared(ctx, query)
+	if err != nil {
+		return o.rawErr(err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return o.rawErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return o.rawErr(err)
+		}
+	}
+	return o.rawErr(rows.Err())
+}
+
+// exec runs a prepared statement.
+func (o *ops) exec(ctx context.Context, query string, args ...any) error {
+	defer o.s.logSlow(query, time.Now())
+	st, err := o.prepared(ctx, query)
+	if err != nil {
+		return o.rawErr(err)
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return o.rawErr(err)
+}
+
+// logSlow logs a prepared statement that took longer than Options.SlowQuery,
+// as GORM does its own: the SQL with its placeholders, never the values.
+func (s *Store) logSlow(query string, start time.Time) {
+	if d := time.Since(start); s.logger != nil && d > s.slow {
+		s.logger.Warn("gormstore: slow query", "sql", query, "elapsed", d)
+	}
+}
+
+// rawErr does for an error of database/sql what GORM does for its own
+// (no row, duplicate key), then wraps it like every error of the Store.
+func (o *ops) rawErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("gormstore: %w", lifecycle.ErrNotFound)
+	}
+	if t, ok := o.s.db.Dialector.(gorm.ErrorTranslator); ok {
+		if te := t.Translate(err); te != err {
+			err = fmt.Errorf("%w: %w", te, err)
+		}
+	}
+	return o.s.wrap(err)
+}
+
+// insertQuery is an INSERT of rows rows of columns into table.
+func insertQuery(table, columns string, rows int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", strings.Count(columns, ",")+1), ", ") + ")"
+	return "INSERT INTO " + table + " (" + columns + ") VALUES " + strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
+}
