@@ -100,6 +100,9 @@ func (d Dialect) onConflictDoNothing() string {
 // conn returns what a prepared statement runs on: the transaction of o, or
 // the database.
 func (o *ops) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	st, err := o.s.stmt(ctx, query)
 	if err != nil || o.tx == nil {
 		return st, err
@@ -117,7 +120,7 @@ func (o *ops) queryRow(ctx context.Context, query string, args []any, dest ...an
 	if err != nil {
 		return o.rawErr(err)
 	}
-	return o.rawErr(st.QueryRowContext(ctx, args...).Scan(dest...))
+	return o.rawErr(st.QueryRowContext(o.s.detach(ctx), args...).Scan(dest...))
 }
 
 // query runs a prepared query and calls scan on each row.
@@ -127,7 +130,7 @@ func (o *ops) query(ctx context.Context, query string, args []any, scan func(*sq
 	if err != nil {
 		return o.rawErr(err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(o.s.detach(ctx), args...)
 	if err != nil {
 		return o.rawErr(err)
 	}
@@ -147,8 +150,17 @@ func (o *ops) exec(ctx context.Context, query string, args ...any) error {
 	if err != nil {
 		return o.rawErr(err)
 	}
-	_, err = st.ExecContext(ctx, args...)
+	_, err = st.ExecContext(o.s.detach(ctx), args...)
 	return o.rawErr(err)
+}
+
+// detach returns ctx without its cancellation when the dialect asks for it
+// (Dialect.DetachContext); prepared checks ctx before each statement.
+func (s *Store) detach(ctx context.Context) context.Context {
+	if s.dialect.DetachContext {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // logSlow logs a prepared statement that took longer than Options.SlowQuery,

@@ -49,6 +49,12 @@ type Dialect struct {
 	// otherwise pay for, and run a passive one here.
 	Checkpoint      string
 	CheckpointEvery int
+	// DetachContext runs the prepared statements and the transactions
+	// without the cancellation of the caller's context, which is checked
+	// before each statement instead. For SQLite: mattn/go-sqlite3 runs every
+	// statement under a cancellable context on a goroutine of its own,
+	// which costs more than the point lookups of a request take.
+	DetachContext bool
 }
 
 // Options configure a Store. The zero value means defaults.
@@ -246,8 +252,15 @@ func (s *Store) Atomic(ctx context.Context, fn func(tx lifecycle.Tx) error) erro
 		s.writes.Lock()
 		defer s.writes.Unlock()
 	}
+	txCtx := ctx
+	if s.dialect.DetachContext {
+		txCtx = context.WithoutCancel(ctx)
+	}
 	for attempt := 0; ; attempt++ {
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := ctx.Err(); err != nil {
+			return s.wrap(err)
+		}
+		err := s.db.WithContext(txCtx).Transaction(func(tx *gorm.DB) error {
 			sqlTx, err := sqlTxOf(tx)
 			if err != nil {
 				return err

@@ -65,6 +65,7 @@ var Dialect = gormstore.Dialect{
 	Classify:        classify,
 	SerializeWrites: true,
 	Checkpoint:      "PRAGMA wal_checkpoint(PASSIVE)",
+	DetachContext:   true,
 }
 
 func classify(err error) gormstore.Class {

@@ -38,6 +38,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -60,6 +61,7 @@ type config struct {
 	tlsAuto                                      bool
 	cas                                          string
 	logLevel                                     string
+	pprofAddr                                    string
 }
 
 func main() {
@@ -76,6 +78,7 @@ func main() {
 	fs.StringVar(&c.tlsCAOut, "tls-ca-out", "", "with -tls-auto, where to write the CA certificate for clients (default: clm-ca.pem in the data directory)")
 	fs.StringVar(&c.cas, "cas", "ca1", "comma-separated names of the local CAs; the first is the default")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiles (net/http/pprof) at this address, e.g. 127.0.0.1:6060; keep it on loopback")
 	_ = fs.Parse(os.Args[1:])
 	if err := fromEnv(fs); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -221,6 +224,15 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "clmserver: serving the CLM v10 protocol at %s://%s%s (store %s)\n", scheme, ln.Addr(), handler.Prefix(), kind)
 
+	if c.pprofAddr != "" {
+		stopProfiles, err := serveProfiles(c.pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stopProfiles()
+		fmt.Fprintf(out, "clmserver: profiles at http://%s/debug/pprof/\n", c.pprofAddr)
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -236,6 +248,23 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	}
 	fmt.Fprintln(out, "clmserver: stopped")
 	return nil
+}
+
+// serveProfiles serves net/http/pprof's handlers on a listener of their own.
+func serveProfiles(addr string) (stop func(), err error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
 }
 
 // masterKey returns the KEK from CLM_MASTER_KEY or a key file, generating
