@@ -95,8 +95,9 @@ type Options struct {
 	// RSA key type in use pre-generated in memory (one background goroutine
 	// per type, started by the first issuance of that type), so that an RSA
 	// issuance with a warm pool costs about what an EC one does; when the
-	// pool is empty the key is generated on the request's path. Call
-	// Engine.Close to stop the generators. Off by default.
+	// pool is empty the key is generated on the request's path. A pool
+	// refills in bursts, once half its keys are taken. Call Engine.Close to
+	// stop the generators. Off by default.
 	RSAKeyPool int
 
 	// NumberBlock is how many keyids or keynumbers the engine reserves in

@@ -9,16 +9,21 @@ import (
 // by a background goroutine, so that an issuance of a slow key type (RSA)
 // takes a ready key instead of waiting for its generation. The keys never
 // leave memory until one is issued (and then sealed like any other).
+//
+// The pool refills in bursts: once full, its generator rests until half
+// the keys are taken, so that issuances from a full pool do not share the
+// CPU with a generator running beside them.
 type keyPool struct {
 	kt    CertKeyType
 	keys  chan crypto.Signer
+	low   chan struct{} // wakes the generator: half the keys are gone
 	stop  chan struct{}
 	done  sync.WaitGroup
 	close sync.Once
 }
 
 func newKeyPool(kt CertKeyType, size, workers int) *keyPool {
-	p := &keyPool{kt: kt, keys: make(chan crypto.Signer, size), stop: make(chan struct{})}
+	p := &keyPool{kt: kt, keys: make(chan crypto.Signer, size), low: make(chan struct{}, 1), stop: make(chan struct{})}
 	for range max(1, workers) {
 		p.done.Add(1)
 		go p.fill()
@@ -29,12 +34,19 @@ func newKeyPool(kt CertKeyType, size, workers int) *keyPool {
 func (p *keyPool) fill() {
 	defer p.done.Done()
 	for {
-		k, err := GenerateCertKey(p.kt)
-		if err != nil {
-			return
+		for len(p.keys) < cap(p.keys) {
+			k, err := GenerateCertKey(p.kt)
+			if err != nil {
+				return
+			}
+			select {
+			case p.keys <- k:
+			case <-p.stop:
+				return
+			}
 		}
 		select {
-		case p.keys <- k:
+		case <-p.low:
 		case <-p.stop:
 			return
 		}
@@ -45,9 +57,21 @@ func (p *keyPool) fill() {
 func (p *keyPool) take() (crypto.Signer, error) {
 	select {
 	case k := <-p.keys:
+		if len(p.keys) <= cap(p.keys)/2 {
+			p.wake()
+		}
 		return k, nil
 	default:
+		p.wake()
 		return GenerateCertKey(p.kt)
+	}
+}
+
+// wake asks the generator to fill the pool (a no-op while it does).
+func (p *keyPool) wake() {
+	select {
+	case p.low <- struct{}{}:
+	default:
 	}
 }
 

@@ -191,3 +191,31 @@ func TestRSAKeyPool(t *testing.T) {
 		t.Fatal("after Close the engine still issues, generating keys itself")
 	}
 }
+
+// TestRSAKeyPoolRefillsInBursts checks that a full pool's generator rests
+// until half the keys are taken, then fills the pool again.
+func TestRSAKeyPoolRefillsInBursts(t *testing.T) {
+	const size = 4
+	f := newCertFixtureTB(t, &lifecycle.Options{RSAKeyPool: size})
+	defer f.m.Close()
+	waitFor := func(n int) time.Duration {
+		t.Helper()
+		start, deadline := time.Now(), time.Now().Add(120*time.Second)
+		for f.m.PooledKeys(lifecycle.KeyRSA2048) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("the pool holds %d keys, want %d", f.m.PooledKeys(lifecycle.KeyRSA2048), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	f.issue(lifecycle.IssueCertificateRequest{Subject: "/CN=rsa", KeyType: "RSA-2048", Path: "/first"})
+	perKey := waitFor(size) / size
+	f.issue(lifecycle.IssueCertificateRequest{Subject: "/CN=rsa", KeyType: "RSA-2048", Path: "/a"})
+	time.Sleep(4 * perKey) // time enough for a generator at work to make a key
+	if n := f.m.PooledKeys(lifecycle.KeyRSA2048); n != size-1 {
+		t.Fatalf("above half full the generator rests: %d keys, want %d", n, size-1)
+	}
+	f.issue(lifecycle.IssueCertificateRequest{Subject: "/CN=rsa", KeyType: "RSA-2048", Path: "/b"})
+	waitFor(size) // at half, the pool fills again
+}
