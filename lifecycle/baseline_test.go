@@ -6,11 +6,15 @@ package lifecycle_test
 // primary-key select.
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/hex"
 	"math/big"
 	"strconv"
 	"testing"
@@ -131,6 +135,78 @@ func BenchmarkBaselineIssueP12(b *testing.B) {
 	for b.Loop() {
 		key, cert := keygenSign(b, ca, caKey)
 		if _, err := pkcs12.Modern2023.Encode(key, cert, nil, "pfx-pass"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBaselineCreateKeySQL is the floor under a symmetric-key
+// creation on SQLite: the statements CreateKey runs (PSK and device
+// lookups, the replay check, the credential and binding inserts, in one
+// IMMEDIATE transaction), prepared once and run through database/sql on
+// the store's own schema, with no engine around them.
+func BenchmarkBaselineCreateKeySQL(b *testing.B) {
+	ctx := context.Background()
+	s := openStore(b)
+	db, err := s.DB().DB()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO clm_psks (key_id, tenant, alias, password, status, created_at, expires_at) VALUES (1, 't', 'a', x'00', 1, 0, 0)`,
+		`INSERT INTO clm_devices (tenant, id, name, key_hash, status, ip_address, mac_address, ext_data, created_at, updated_at, expires_at)
+			VALUES ('t', 'd', 'd', x'00', 1, '', '', '{}', 0, 0, 0)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	prepare := func(q string) *sql.Stmt {
+		st, err := db.Prepare(q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	}
+	psk := prepare(`SELECT key_id, tenant, alias, password, status, created_at, expires_at FROM clm_psks WHERE key_id = ?`)
+	dev := prepare(`SELECT tenant, id, name, key_hash, status, ip_address, mac_address, ext_data, created_at, updated_at, expires_at
+		FROM clm_devices WHERE tenant = ? AND id = ?`)
+	replay := prepare(`SELECT id FROM clm_bindings WHERE tenant = ? AND device_id = ? AND path_hash = ? ORDER BY id DESC LIMIT 1`)
+	cred := prepare(`INSERT INTO clm_credentials (key_number, tenant, kind, state, ca, serial, subject, alias, key_type, key_length,
+		certificate, secret, not_before, not_after, created_at, state_changed_at, reason, replaced_by)
+		VALUES (?, 't', 3, 1, '', NULL, '', 'k', 'AES', 128, NULL, ?, 0, 0, 0, 0, 0, 0)`)
+	bind := prepare(`INSERT INTO clm_bindings (tenant, device_id, key_number, path_hash, path, created_at) VALUES ('t', 'd', ?, ?, ?, 0)`)
+	secret := make([]byte, 60) // a sealed AES-128 key's size
+	var kn int64
+	b.ReportAllocs()
+	for b.Loop() {
+		kn++
+		path := "/k" + strconv.FormatInt(kn, 10)
+		hash := sha256.Sum256([]byte(path))
+		var row [11]any
+		for i := range row {
+			row[i] = new(any)
+		}
+		if err := psk.QueryRowContext(ctx, 1).Scan(row[:7]...); err != nil {
+			b.Fatal(err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.StmtContext(ctx, dev).QueryRowContext(ctx, "t", "d").Scan(row[:]...); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.StmtContext(ctx, replay).QueryRowContext(ctx, "t", "d", hex.EncodeToString(hash[:])).Scan(row[0]); err != sql.ErrNoRows {
+			b.Fatal(err)
+		}
+		if _, err := tx.StmtContext(ctx, cred).ExecContext(ctx, kn, secret); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.StmtContext(ctx, bind).ExecContext(ctx, kn, hex.EncodeToString(hash[:]), path); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
 	}
