@@ -177,16 +177,16 @@ func BenchmarkBaselineCreateKeySQL(b *testing.B) {
 		VALUES (?, 't', 3, 1, '', NULL, '', 'k', 'AES', 128, NULL, ?, 0, 0, 0, 0, 0, 0)`)
 	bind := prepare(`INSERT INTO clm_bindings (tenant, device_id, key_number, path_hash, path, created_at) VALUES ('t', 'd', ?, ?, ?, 0)`)
 	secret := make([]byte, 60) // a sealed AES-128 key's size
+	var row [11]any
+	for i := range row {
+		row[i] = new(any)
+	}
 	var kn int64
 	b.ReportAllocs()
 	for b.Loop() {
 		kn++
 		path := "/k" + strconv.FormatInt(kn, 10)
 		hash := sha256.Sum256([]byte(path))
-		var row [11]any
-		for i := range row {
-			row[i] = new(any)
-		}
 		if err := psk.QueryRowContext(ctx, 1).Scan(row[:7]...); err != nil {
 			b.Fatal(err)
 		}

@@ -336,7 +336,7 @@ func (e *Engine) certKey(kt CertKeyType) (crypto.Signer, error) {
 	e.poolMu.Lock()
 	p := e.pools[kt]
 	if p == nil && e.poolSize > 0 {
-		p = newKeyPool(kt, e.poolSize, 1)
+		p = newKeyPool(kt, e.poolSize)
 		e.pools[kt] = p
 	}
 	e.poolMu.Unlock()

@@ -156,6 +156,22 @@ func (e *Engine) lookupKey(ctx context.Context, tx Tx, op, tenant string, kn int
 	return r, nil
 }
 
+// boundValidKey reads the key kn that the device holds at path and that is
+// still valid: 1501 absent, 1503 not bound there, 1504 replaced or revoked.
+func (e *Engine) boundValidKey(ctx context.Context, tx Tx, op, tenant, deviceID string, kn int64, path string) (*CredentialRecord, error) {
+	r, err := e.lookupKey(ctx, tx, op, tenant, kn, CodeKeyNotFound, "keynumber")
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkBound(ctx, tx, op, tenant, deviceID, r.KeyNumber, path, CodeKeyNotBound); err != nil {
+		return nil, err
+	}
+	if r.State != StateValid {
+		return nil, errf(op, CodeKeyUpdated, "keynumber", nil)
+	}
+	return r, nil
+}
+
 // checkBound answers code unless the device holds credential kn at path.
 func (e *Engine) checkBound(ctx context.Context, tx Tx, op, tenant, deviceID string, kn int64, path string, code Code) error {
 	bs, err := tx.ListBindings(ctx, tenant, deviceID, kn)
@@ -266,15 +282,9 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 	var result *CredentialRecord
 	now := e.now().UTC()
 	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
-		old, err := e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber")
+		old, err := e.boundValidKey(ctx, tx, op, caller.Tenant, dev.Device.ID, req.KeyNumber, req.Path)
 		if err != nil {
 			return err
-		}
-		if err := e.checkBound(ctx, tx, op, caller.Tenant, dev.Device.ID, old.KeyNumber, req.Path, CodeKeyNotBound); err != nil {
-			return err
-		}
-		if old.State != StateValid {
-			return errf(op, CodeKeyUpdated, "keynumber", nil)
 		}
 		if req.NewKeyNumber != 0 {
 			adopted, err := e.lookupKey(ctx, tx, op, caller.Tenant, req.NewKeyNumber, CodeNewKeyNotFound, "newkeynumber")
@@ -368,15 +378,9 @@ func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (res *Dele
 		return nil, err
 	}
 	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
-		old, err := e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber")
+		old, err := e.boundValidKey(ctx, tx, op, caller.Tenant, dev.Device.ID, req.KeyNumber, req.Path)
 		if err != nil {
 			return err
-		}
-		if err := e.checkBound(ctx, tx, op, caller.Tenant, dev.Device.ID, old.KeyNumber, req.Path, CodeKeyNotBound); err != nil {
-			return err
-		}
-		if old.State != StateValid {
-			return errf(op, CodeKeyUpdated, "keynumber", nil)
 		}
 		stored, err := e.openKey(ctx, op, old)
 		if err != nil {

@@ -22,12 +22,10 @@ type keyPool struct {
 	close sync.Once
 }
 
-func newKeyPool(kt CertKeyType, size, workers int) *keyPool {
+func newKeyPool(kt CertKeyType, size int) *keyPool {
 	p := &keyPool{kt: kt, keys: make(chan crypto.Signer, size), low: make(chan struct{}, 1), stop: make(chan struct{})}
-	for range max(1, workers) {
-		p.done.Add(1)
-		go p.fill()
-	}
+	p.done.Add(1)
+	go p.fill()
 	return p
 }
 

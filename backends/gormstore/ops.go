@@ -189,7 +189,7 @@ func (o *ops) UpdateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error
 var insertCredential = insertQuery("clm_credentials", credentialColumns, 1)
 
 func (o *ops) CreateCredential(ctx context.Context, r *lifecycle.CredentialRecord) error {
-	return o.exec(ctx, insertCredential, toCredentialRow(r).values()...)
+	return o.exec(ctx, insertCredential, valuesOf(toCredentialRow(r).fields())...)
 }
 
 func (o *ops) getCredential(ctx context.Context, where string, args ...any) (*lifecycle.CredentialRecord, error) {
@@ -277,17 +277,24 @@ func (o *ops) missingOrConflict(ctx context.Context, model any, where string, ar
 // prepared statement per count).
 const maxBindingsPerInsert = 4
 
+// insertBindings[n] is the INSERT of n bindings, but its ending (by dialect).
+var insertBindings = func() (q [maxBindingsPerInsert + 1]string) {
+	for n := 1; n <= maxBindingsPerInsert; n++ {
+		q[n] = insertQuery("clm_bindings", bindingColumns, n)
+	}
+	return q
+}()
+
 func (o *ops) PutBinding(ctx context.Context, rs ...*lifecycle.BindingRecord) error {
 	for len(rs) > 0 {
 		n := min(len(rs), maxBindingsPerInsert)
 		args := make([]any, 0, n*6)
 		for _, r := range rs[:n] {
-			args = append(args, toBindingRow(r).values()...)
+			args = append(args, valuesOf(toBindingRow(r).fields()[1:])...) // all but the generated id
 		}
 		// ON CONFLICT DO NOTHING, not a failed INSERT: in PostgreSQL a
 		// failed statement would abort the surrounding transaction.
-		q := insertQuery("clm_bindings", bindingColumns, n) + o.s.dialect.onConflictDoNothing()
-		if err := o.exec(ctx, q, args...); err != nil {
+		if err := o.exec(ctx, insertBindings[n]+o.s.dialect.onConflictDoNothing(), args...); err != nil {
 			return err
 		}
 		rs = rs[n:]

@@ -97,8 +97,8 @@ func (d Dialect) onConflictDoNothing() string {
 	return " ON CONFLICT DO NOTHING"
 }
 
-// conn returns what a prepared statement runs on: the transaction of o, or
-// the database.
+// prepared returns the prepared statement for query, on the transaction of
+// o or else on the database, after checking that ctx is not done.
 func (o *ops) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

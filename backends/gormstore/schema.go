@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"reflect"
 	"time"
 
 	"github.com/credlife/clm/lifecycle"
@@ -107,12 +108,6 @@ func (c *credentialRow) fields() []any {
 		&c.Certificate, &c.Secret, &c.NotBefore, &c.NotAfter, &c.CreatedAt, &c.StateChangedAt, &c.Reason, &c.ReplacedBy}
 }
 
-// values are the row's values in the order of credentialColumns.
-func (c *credentialRow) values() []any {
-	return []any{c.KeyNumber, c.Tenant, c.Kind, c.State, c.CA, c.Serial, c.Subject, c.Alias, c.KeyType, c.KeyLength,
-		c.Certificate, c.Secret, c.NotBefore, c.NotAfter, c.CreatedAt, c.StateChangedAt, c.Reason, c.ReplacedBy}
-}
-
 type bindingRow struct {
 	ID        int64  `gorm:"primaryKey;autoIncrement"`
 	Tenant    string `gorm:"size:128;not null;uniqueIndex:clm_bindings_unique,priority:1;index:clm_bindings_device_path,priority:1"`
@@ -133,9 +128,14 @@ func (b *bindingRow) fields() []any {
 	return []any{&b.ID, &b.Tenant, &b.DeviceID, &b.KeyNumber, &b.PathHash, &b.Path, &b.CreatedAt}
 }
 
-// values are the row's values in the order of bindingColumns.
-func (b *bindingRow) values() []any {
-	return []any{b.Tenant, b.DeviceID, b.KeyNumber, b.PathHash, b.Path, b.CreatedAt}
+// valuesOf returns the values that fields (pointers, as fields() gives them)
+// point to: the arguments of an INSERT of the same columns.
+func valuesOf(fields []any) []any {
+	out := make([]any, len(fields))
+	for i, f := range fields {
+		out[i] = reflect.ValueOf(f).Elem().Interface()
+	}
+	return out
 }
 
 var models = []any{&schemaRow{}, &sequenceRow{}, &pskRow{}, &deviceRow{}, &credentialRow{}, &bindingRow{}}
