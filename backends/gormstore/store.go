@@ -42,12 +42,15 @@ type Dialect struct {
 	// Go is cheaper and fairer than the database's busy loop. Other
 	// processes are still held off by the database itself.
 	SerializeWrites bool
-	// Checkpoint, when set, is a statement the Store runs in the
-	// background, off the path of requests: every CheckpointEvery
-	// transactions (64 when 0) and every second. SQLite's openers turn off
-	// the automatic WAL checkpoint, which a committing request would
-	// otherwise pay for, and run a passive one here.
-	Checkpoint      string
+	// Checkpoint, when set, is run by the Store in the background, off the
+	// path of requests: every CheckpointEvery transactions (64 when 0) and
+	// every second. holdWrites holds off the Store's own writers until
+	// release is called (with SerializeWrites; otherwise it does nothing),
+	// for a checkpoint that must catch up with them. SQLite's opener turns
+	// off the automatic WAL checkpoint, which a committing request would
+	// otherwise pay for, and checkpoints here. An error is left to the next
+	// run.
+	Checkpoint      func(ctx context.Context, db *gorm.DB, holdWrites func() (release func())) error
 	CheckpointEvery int
 	// DetachContext runs the prepared statements and the transactions
 	// without the cancellation of the caller's context, which is checked
@@ -169,7 +172,7 @@ func New(ctx context.Context, db *gorm.DB, d Dialect, o *Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("gormstore: schema: %w", s.wrap(err))
 	}
-	if d.Checkpoint != "" {
+	if d.Checkpoint != nil {
 		s.kick, s.stop = make(chan struct{}, 1), make(chan struct{})
 		s.done.Add(1)
 		go s.checkpointer()
@@ -190,8 +193,18 @@ func (s *Store) checkpointer() {
 		case <-s.kick:
 		case <-t.C:
 		}
-		s.db.Exec(s.dialect.Checkpoint)
+		s.dialect.Checkpoint(context.Background(), s.db, s.holdWrites)
 	}
+}
+
+// holdWrites holds off Atomic's writers until release is called, when the
+// dialect serialises writes.
+func (s *Store) holdWrites() (release func()) {
+	if !s.dialect.SerializeWrites {
+		return func() {}
+	}
+	s.writes.Lock()
+	return s.writes.Unlock
 }
 
 // committed counts a committed transaction and wakes the checkpointer

@@ -18,9 +18,11 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
 
 	"github.com/credlife/clm/backends/gormstore"
 )
@@ -55,7 +57,10 @@ func Open(ctx context.Context, path string, opts *gormstore.Options) (*gormstore
 			// go through a memory map of the file (up to MmapSize) instead of
 			// a read call per page missing from the connection's small cache:
 			// on a large store most lookups miss it.
-			_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA mmap_size = %d", MmapSize), nil)
+			// A WAL that grew anyway is cut back to WALSizeLimit when it
+			// starts over.
+			_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA mmap_size = %d; PRAGMA journal_size_limit = %d",
+				MmapSize, WALSizeLimit), nil)
 			return err
 		}})
 	})
@@ -73,8 +78,54 @@ var Dialect = gormstore.Dialect{
 	Name:            "sqlite",
 	Classify:        classify,
 	SerializeWrites: true,
-	Checkpoint:      "PRAGMA wal_checkpoint(PASSIVE)",
+	Checkpoint:      checkpoint,
 	DetachContext:   true,
+}
+
+// WALSizeLimit bounds the WAL file: when the log has reached it, the
+// background checkpoint waits for readers and other processes' writers (up
+// to RestartWait) so that the log starts over, and the file is cut back to
+// it. This process's writers are held off from a quarter of it, which is
+// enough unless other processes write to the same file all the time.
+const WALSizeLimit = 64 << 20
+
+// RestartWait is how long the restarting checkpoint waits for readers and
+// other processes' writers; this process's writers wait with it.
+const RestartWait = time.Second
+
+// restartFrames is WALSizeLimit in WAL frames of the default page size.
+var restartFrames = WALSizeLimit / (4096 + 24)
+
+// checkpoint is the Dialect's Checkpoint. A passive checkpoint copies what
+// it can without waiting for anyone. But SQLite starts the log over only
+// after a checkpoint has copied all of it, and under a steady load commits
+// keep overtaking a passive one: the WAL grew by about 100 MB a second in
+// issue #7's load runs, and every read searched the longer log. So once
+// the log is a quarter of WALSizeLimit long, a second checkpoint copies
+// the few commits made meanwhile with this process's writers held off,
+// and the next commit starts the log over; at WALSizeLimit, a restarting
+// checkpoint waits for other connections too.
+func checkpoint(ctx context.Context, db *gorm.DB, holdWrites func() (release func())) error {
+	db = db.WithContext(ctx)
+	var busy, frames, copied int
+	if err := db.Raw("PRAGMA wal_checkpoint(PASSIVE)").Row().Scan(&busy, &frames, &copied); err != nil {
+		return err
+	}
+	if frames < restartFrames/4 {
+		return nil
+	}
+	release := holdWrites()
+	defer release()
+	if frames < restartFrames {
+		return db.Exec("PRAGMA wal_checkpoint(PASSIVE)").Error
+	}
+	return db.Connection(func(c *gorm.DB) error {
+		if err := c.Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", RestartWait.Milliseconds())).Error; err != nil {
+			return err
+		}
+		err := c.Exec("PRAGMA wal_checkpoint(RESTART)").Error
+		return errors.Join(err, c.Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", BusyTimeoutMillis)).Error)
+	})
 }
 
 func classify(err error) gormstore.Class {

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,6 +85,10 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	if err := s.DB().Raw("PRAGMA wal_autocheckpoint").Scan(&auto).Error; err != nil || auto != 0 {
 		t.Fatalf("wal_autocheckpoint = %d, %v; want 0", auto, err)
 	}
+	var limit int64
+	if err := s.DB().Raw("PRAGMA journal_size_limit").Scan(&limit).Error; err != nil || limit != sqlitestore.WALSizeLimit {
+		t.Fatalf("journal_size_limit = %d, %v; want %d", limit, err, sqlitestore.WALSizeLimit)
+	}
 	before := fileSize(t, path)
 	secret := make([]byte, 8192) // a few pages per row
 	for i := range 200 {
@@ -97,6 +106,101 @@ func TestBackgroundCheckpoint(t *testing.T) {
 			t.Fatalf("the database file stayed at %d bytes (was %d): no checkpoint ran", fileSize(t, path), before)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWALStartsOver writes without a pause from several goroutines, with
+// readers beside them, and watches the WAL file's header, whose checkpoint
+// sequence number SQLite increments each time the log starts over from the
+// beginning: on one store, and on two stores on one file (two processes'
+// writers, which a store's own lock does not hold off). The lengths at
+// which the checkpoint catches up and restarts are lowered to a quarter
+// MiB and a MiB. Without them, the log did not start over under this load
+// and the file grew with what was written.
+func TestWALStartsOver(t *testing.T) {
+	for _, stores := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d stores", stores), func(t *testing.T) {
+			defer sqlitestore.SetRestartFrames(256)() // about 1 MiB
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "clm.db")
+			var all []*gormstore.Store
+			for range stores {
+				s, err := sqlitestore.Open(ctx, path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				all = append(all, s)
+			}
+			const perWriter, writersPerStore = 1500, 2
+			total := int64(len(all) * writersPerStore * perWriter)
+			secret := make([]byte, 8192) // three pages a row: about 20 KB of log a transaction
+			var wg sync.WaitGroup
+			var next atomic.Int64
+			errs := make(chan error, 16)
+			done := make(chan struct{})
+			restarts, largest := map[uint32]bool{}, int64(0)
+			watched := make(chan struct{})
+			go func() { // the WAL header's checkpoint sequence and the file's size
+				defer close(watched)
+				for {
+					select {
+					case <-done:
+						return
+					case <-time.After(time.Millisecond):
+					}
+					f, err := os.Open(path + "-wal")
+					if err != nil {
+						continue
+					}
+					var h [16]byte
+					if _, err := io.ReadFull(f, h[:]); err == nil {
+						restarts[binary.BigEndian.Uint32(h[12:])] = true
+					}
+					if fi, err := f.Stat(); err == nil {
+						largest = max(largest, fi.Size())
+					}
+					f.Close()
+				}
+			}()
+			for _, s := range all {
+				for range writersPerStore {
+					wg.Go(func() {
+						for range perWriter {
+							kn := next.Add(1)
+							err := s.Atomic(ctx, func(tx lifecycle.Tx) error {
+								return tx.CreateCredential(ctx, &lifecycle.CredentialRecord{KeyNumber: kn, Tenant: "t",
+									Kind: lifecycle.KindSymmetricKey, State: lifecycle.StateValid, Secret: secret})
+							})
+							if err != nil {
+								errs <- err
+								return
+							}
+						}
+					})
+				}
+				wg.Go(func() { // a reader that never pauses either
+					for next.Load() < total {
+						if _, err := s.GetCredential(ctx, max(1, next.Load()-1)); err != nil && !errors.Is(err, lifecycle.ErrNotFound) {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(done)
+			<-watched
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			t.Logf("%d MiB written through the log; it started over %d times; the WAL file reached %.1f MiB",
+				total*20>>10, len(restarts)-1, float64(largest)/(1<<20))
+			if len(restarts) < 4 {
+				t.Fatalf("the WAL started over %d times under %d transactions", len(restarts)-1, total)
+			}
+		})
 	}
 }
 
