@@ -471,7 +471,10 @@ func baselines() (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: mux}
+	// The same server settings as clmserver's: the timeouts make net/http
+	// set deadlines on every request, part of the stack both sides share.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close(); st.Close(); os.RemoveAll(dir) }, nil
 }
