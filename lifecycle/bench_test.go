@@ -2,39 +2,24 @@ package lifecycle_test
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/storetest"
 )
 
-func BenchmarkIssuePSK(b *testing.B) {
-	ctx := context.Background()
-	e := newEngine(b, openStore(b), nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := e.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkAuthenticatePSK(b *testing.B) {
-	ctx := context.Background()
-	e := newEngine(b, openStore(b), nil)
-	p, err := e.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	creds := lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := e.AuthenticatePSK(ctx, creds); err != nil {
-			b.Fatal(err)
-		}
-	}
+// BenchmarkEngine runs every engine operation on SQLite (a file in a
+// temporary directory): storetest's benchmarks, which the MariaDB and
+// PostgreSQL backends run too when their DSNs are set.
+func BenchmarkEngine(b *testing.B) {
+	storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (lifecycle.Store, error) {
+		return sqlitestore.Open(ctx, filepath.Join(b.TempDir(), "clm.db"), nil)
+	})
 }
 
 func BenchmarkSealOpen(b *testing.B) {
@@ -54,186 +39,6 @@ func BenchmarkSealOpen(b *testing.B) {
 	}
 }
 
-// keyBench is an engine with a PSK and a registered device.
-func keyBench(b *testing.B) (*lifecycle.Engine, lifecycle.PSKCredentials, lifecycle.DeviceRequest) {
-	ctx := context.Background()
-	e := newEngine(b, openStore(b), nil)
-	p, err := e.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	creds := lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}
-	d, err := e.EnrollDevice(ctx, lifecycle.EnrollDeviceRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: "d"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return e, creds, lifecycle.DeviceRequest{ID: d.Device.ID, Key: d.Key}
-}
-
-func BenchmarkCreateKey(b *testing.B) {
-	ctx := context.Background()
-	e, creds, dev := keyBench(b)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		if _, err := e.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: dev, Alias: "k", KeyType: "AES", KeyPath: "/tmp/key", Path: "/k" + strconv.Itoa(i)}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkGetKey(b *testing.B) {
-	ctx := context.Background()
-	e, creds, dev := keyBench(b)
-	k, err := e.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: dev, Alias: "k", KeyType: "AES", KeyPath: "/tmp/key", Path: "/k"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := e.GetKey(ctx, lifecycle.GetKeyRequest{PSK: creds, Device: dev, KeyNumber: k.KeyNumber, Path: "/k"}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkRotateKey(b *testing.B) {
-	ctx := context.Background()
-	e, creds, dev := keyBench(b)
-	k, err := e.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: dev, Alias: "k", KeyType: "AES", KeyPath: "/tmp/key", Path: "/k"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	kn := k.KeyNumber
-	b.ReportAllocs()
-	for b.Loop() {
-		r, err := e.RotateKey(ctx, lifecycle.RotateKeyRequest{PSK: creds, Device: dev, KeyNumber: kn, Path: "/k"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		kn = r.KeyNumber
-	}
-}
-
-func BenchmarkDeleteKey(b *testing.B) {
-	ctx := context.Background()
-	e, creds, dev := keyBench(b)
-	i := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		b.StopTimer()
-		i++
-		k, err := e.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: dev, Alias: "k", KeyType: "AES", KeyPath: "/tmp/key", Path: "/k" + strconv.Itoa(i)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		if _, err := e.DeleteKey(ctx, lifecycle.DeleteKeyRequest{PSK: creds, Device: dev, KeyNumber: k.KeyNumber, Key: k.Key, Path: "/k" + strconv.Itoa(i)}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func certBench(b *testing.B, o *lifecycle.Options) *certFixture { return newCertFixtureTB(b, o) }
-
-func benchIssue(b *testing.B, kt lifecycle.CertKeyType, f lifecycle.CertFormat, pass lifecycle.Secret) {
-	ctx := context.Background()
-	fx := certBench(b, nil)
-	req := lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=bench.example.com",
-		KeyType: string(kt), Format: f, Passphrase: pass, KeyPath: "/tmp/key", CAPath: "/ca"}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		req.Path = "/c" + strconv.Itoa(i) // another path each time: a repeat within the replay window is a replay
-		if _, err := fx.m.IssueCertificate(ctx, req); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkIssueCertificateP256(b *testing.B)    { benchIssue(b, lifecycle.KeyECP256, "", "") }
-func BenchmarkIssueCertificateRSA2048(b *testing.B) { benchIssue(b, lifecycle.KeyRSA2048, "", "") }
-func BenchmarkIssueCertificateEd25519(b *testing.B) { benchIssue(b, lifecycle.KeyEd25519, "", "") }
-func BenchmarkIssueCertificateP12(b *testing.B) {
-	benchIssue(b, lifecycle.KeyECP256, lifecycle.FormatP12, "pfx-pass")
-}
-
-func BenchmarkGetCertificate(b *testing.B) {
-	ctx := context.Background()
-	fx := certBench(b, nil)
-	r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=g", KeyPath: "/tmp/key", Path: "/c", CAPath: "/ca"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := lifecycle.GetCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: r.Certificate.KeyNumber}, Path: "/c"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := fx.m.GetCertificate(ctx, req); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkRevokeCertificate(b *testing.B) {
-	ctx := context.Background()
-	fx := certBench(b, nil)
-	i := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		b.StopTimer()
-		i++
-		r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=r", KeyPath: "/tmp/key", Path: "/c" + strconv.Itoa(i), CAPath: "/ca"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		if _, err := fx.m.RevokeCertificate(ctx, lifecycle.RevokeCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: r.Certificate.KeyNumber}}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkRenewCertificate: a renewal must carry a passphrase (spec §6),
-// so each one pays the PBKDF2 of go.step.sm/crypto/pemutil (600,000
-// iterations) to encrypt the new key.
-func BenchmarkRenewCertificate(b *testing.B) {
-	ctx := context.Background()
-	fx := certBench(b, nil)
-	r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=n", KeyPath: "/tmp/key", Path: "/c", CAPath: "/ca"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	kn := r.Certificate.KeyNumber
-	b.ReportAllocs()
-	for b.Loop() {
-		n, err := fx.m.RenewCertificate(ctx, lifecycle.RenewCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: kn}, Passphrase: "p", Path: "/c"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		kn = n.Certificate.KeyNumber
-	}
-}
-
-func BenchmarkCRL(b *testing.B) {
-	ctx := context.Background()
-	fx := certBench(b, nil)
-	for i := range 100 {
-		r, err := fx.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=r", KeyPath: "/tmp/key", Path: "/c" + strconv.Itoa(i), CAPath: "/ca"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		fx.m.RevokeCertificate(ctx, lifecycle.RevokeCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: r.Certificate.KeyNumber}})
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := fx.m.CRL(ctx, "ca1"); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkIssueCertificateRSA2048WarmPool issues RSA-2048 certificates
 // with keys taken from a warm pool: the timer stops while the pool refills
 // (from half to full). Each refill of 16 keys takes about a second: run it
@@ -248,7 +53,7 @@ func BenchmarkCRL(b *testing.B) {
 func BenchmarkIssueCertificateRSA2048WarmPool(b *testing.B) {
 	ctx := context.Background()
 	const size = 32
-	fx := certBench(b, &lifecycle.Options{RSAKeyPool: size})
+	fx := newCertFixtureTB(b, &lifecycle.Options{RSAKeyPool: size})
 	defer fx.m.Close()
 	req := lifecycle.IssueCertificateRequest{PSK: fx.creds, Device: fx.dev, CA: "ca1", Subject: "/CN=bench.example.com",
 		KeyType: string(lifecycle.KeyRSA2048), KeyPath: "/tmp/key", CAPath: "/ca", Path: "/warm-up"}

@@ -57,3 +57,11 @@ func TestLockTimeout(t *testing.T) {
 		return func() { tx.Rollback() }, nil
 	})
 }
+
+// BenchmarkEngine runs every engine operation on a fresh database of the
+// server of CLM_TEST_MYSQL_DSN (skipped when it is not set).
+func BenchmarkEngine(b *testing.B) {
+	storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (lifecycle.Store, error) {
+		return mysqlstore.Open(ctx, testdb.MySQL(b), nil)
+	})
+}

@@ -55,3 +55,11 @@ func TestLockTimeout(t *testing.T) {
 		return func() { tx.Rollback() }, nil
 	})
 }
+
+// BenchmarkEngine runs every engine operation on a fresh schema of the
+// server of CLM_TEST_POSTGRES_DSN (skipped when it is not set).
+func BenchmarkEngine(b *testing.B) {
+	storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (lifecycle.Store, error) {
+		return postgresstore.Open(ctx, testdb.Postgres(b), nil)
+	})
+}

@@ -47,19 +47,19 @@ var benchtimes = map[string]string{"IssueCertificateRSA2048WarmPool": "96x"}
 
 var targets = []target{
 	{"P1 engine certificate issue (EC P-256, SQLite) / keygen+sign+insert", "./lifecycle",
-		[]term{{"IssueCertificateP256", 1}}, "BaselineKeygenSignInsert", 1.6},
+		[]term{{"Engine/IssueCertificateP256", 1}}, "BaselineKeygenSignInsert", 1.6},
 	{"P1 engine certificate issue less one insert / keygen+sign", "./lifecycle",
-		[]term{{"IssueCertificateP256", 1}, {"BaselineInsert", -1}}, "BaselineKeygenSign", 1.25},
+		[]term{{"Engine/IssueCertificateP256", 1}, {"BaselineInsert", -1}}, "BaselineKeygenSign", 1.25},
 	{"  context: keygen+sign + CreateKey's SQL alone / keygen+sign+insert", "./lifecycle",
 		[]term{{"BaselineKeygenSign", 1}, {"BaselineCreateKeySQL", 1}}, "BaselineKeygenSignInsert", 0},
 	{"P5 engine symmetric-key issue / single-row insert", "./lifecycle",
-		[]term{{"CreateKey", 1}}, "BaselineInsert", 1.2},
+		[]term{{"Engine/CreateKey", 1}}, "BaselineInsert", 1.2},
 	{"  context: CreateKey's SQL alone (prepared, one tx) / single-row insert", "./lifecycle",
 		[]term{{"BaselineCreateKeySQL", 1}}, "BaselineInsert", 0},
 	{"  context: engine symmetric-key issue / CreateKey's SQL alone", "./lifecycle",
-		[]term{{"CreateKey", 1}}, "BaselineCreateKeySQL", 0},
+		[]term{{"Engine/CreateKey", 1}}, "BaselineCreateKeySQL", 0},
 	{"P6 PKCS#12 issue / (keygen+sign + PKCS#12 encode)", "./lifecycle",
-		[]term{{"IssueCertificateP12", 1}}, "BaselineIssueP12", 1.3},
+		[]term{{"Engine/IssueCertificateP12", 1}}, "BaselineIssueP12", 1.3},
 	// Both p50 latencies from one run, the issuances alternating: the
 	// pool's refills (with the timer stopped) leave the machine slower for
 	// a while, for any issuance (issue #7's note).
