@@ -192,16 +192,16 @@ func p50(k int, op func(i int) error) (time.Duration, error) {
 func (f *fixture) measure(ctx context.Context, round int) (map[string]time.Duration, error) {
 	out := map[string]time.Duration{}
 	var err error
-	if out["authenticate"], err = p50(400, func(int) error { _, err := f.m.AuthenticatePSK(ctx, f.creds); return err }); err != nil {
+	if out["authenticate"], err = p50(4000, func(int) error { _, err := f.m.AuthenticatePSK(ctx, f.creds); return err }); err != nil {
 		return nil, err
 	}
-	if out["get"], err = p50(200, func(int) error {
+	if out["get"], err = p50(2000, func(int) error {
 		_, err := f.m.GetCertificate(ctx, lifecycle.GetCertificateRequest{PSK: f.creds, Device: f.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: f.cert}, Path: "/c"})
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	if out["issue"], err = p50(100, func(i int) error {
+	if out["issue"], err = p50(1000, func(i int) error {
 		_, err := f.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: f.creds, Device: f.dev, CA: "ca1", Subject: "/CN=i", KeyPath: "/k",
 			Path: fmt.Sprintf("/i/%d/%d", round, i), CAPath: "/ca"})
 		return err

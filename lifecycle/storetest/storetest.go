@@ -14,6 +14,9 @@
 // trips, context cancellation, sentinel errors, reopening, and the PSK and
 // device flows of the engine over the Store. A failure message says which
 // part of the contract was broken.
+//
+// Benchmark measures every engine operation on a Store, so that a backend's
+// figures can be set beside the others' (go test -bench).
 package storetest
 
 import (
