@@ -24,22 +24,27 @@ import (
 
 // prepared holds a Store's prepared statements, by query text.
 type prepared struct {
-	mu sync.RWMutex
-	m  map[string]*sql.Stmt
+	mu        sync.RWMutex
+	m         map[string]*sql.Stmt
+	preparing map[string]bool // by prepareLater
+	closed    bool
+}
+
+// cachedStmt returns the prepared statement for query, or nil if it has
+// not been prepared yet.
+func (s *Store) cachedStmt(query string) *sql.Stmt {
+	s.prep.mu.RLock()
+	defer s.prep.mu.RUnlock()
+	return s.prep.m[query]
 }
 
 // stmt returns the prepared statement for query, preparing it on first use.
 // query is written with ? placeholders; PostgreSQL's are numbered here.
+//
+// Preparing takes a connection from the pool, and no lock is held while it
+// waits for one. A transaction must not wait for one at all: see prepared.
 func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	s.prep.mu.RLock()
-	st := s.prep.m[query]
-	s.prep.mu.RUnlock()
-	if st != nil {
-		return st, nil
-	}
-	s.prep.mu.Lock()
-	defer s.prep.mu.Unlock()
-	if st = s.prep.m[query]; st != nil {
+	if st := s.cachedStmt(query); st != nil {
 		return st, nil
 	}
 	sqlDB, err := s.db.DB()
@@ -47,9 +52,19 @@ func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 		return nil, err
 	}
 	// Not ctx: the statement outlives the request that prepares it.
-	st, err = sqlDB.PrepareContext(context.WithoutCancel(ctx), s.dialect.placeholders(query))
+	st, err := sqlDB.PrepareContext(context.WithoutCancel(ctx), s.dialect.placeholders(query))
 	if err != nil {
 		return nil, err
+	}
+	s.prep.mu.Lock()
+	defer s.prep.mu.Unlock()
+	switch prev := s.prep.m[query]; {
+	case s.prep.closed:
+		st.Close()
+		return nil, sql.ErrConnDone
+	case prev != nil: // prepared meanwhile by another caller
+		st.Close()
+		return prev, nil
 	}
 	if s.prep.m == nil {
 		s.prep.m = map[string]*sql.Stmt{}
@@ -65,7 +80,7 @@ func (s *Store) closePrepared() {
 	for _, st := range s.prep.m {
 		st.Close()
 	}
-	s.prep.m = nil
+	s.prep.m, s.prep.closed = nil, true
 }
 
 // placeholders numbers the ? of query as $1, $2, ... for PostgreSQL. The
@@ -99,17 +114,47 @@ func (d Dialect) onConflictDoNothing() string {
 
 // prepared returns the prepared statement for query, on the transaction of
 // o or else on the database, after checking that ctx is not done.
+//
+// A transaction holds a connection; preparing on the pool takes another.
+// Were every connection held by a transaction at its first use of a
+// statement (a burst of requests after a start, more than the pool has
+// connections), each would wait for another forever. So a transaction
+// prepares a statement not yet in the Store's cache on its own connection,
+// for itself, and the Store's is prepared beside it for the next ones.
 func (o *ops) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	st, err := o.s.stmt(ctx, query)
-	if err != nil || o.tx == nil {
-		return st, err
+	if o.tx == nil {
+		return o.s.stmt(ctx, query)
 	}
-	// Prepared once per connection: database/sql keeps the statement of
-	// each connection it has run on.
-	return o.tx.StmtContext(ctx, st), nil
+	if st := o.s.cachedStmt(query); st != nil {
+		// Prepared once per connection: database/sql keeps the statement
+		// of each connection it has run on.
+		return o.tx.StmtContext(ctx, st), nil
+	}
+	o.s.prepareLater(query)
+	return o.tx.PrepareContext(o.s.detach(ctx), o.s.dialect.placeholders(query))
+}
+
+// prepareLater prepares query for the Store's cache in the background,
+// once however many transactions ask meanwhile.
+func (s *Store) prepareLater(query string) {
+	s.prep.mu.Lock()
+	defer s.prep.mu.Unlock()
+	if s.prep.preparing[query] || s.prep.closed {
+		return
+	}
+	if s.prep.preparing == nil {
+		s.prep.preparing = map[string]bool{}
+	}
+	s.prep.preparing[query] = true
+	go func() {
+		s.stmt(context.Background(), query) // an error is left to the next use
+		s.prep.mu.Lock()
+		delete(s.prep.preparing, query)
+		s.prep.mu.Unlock()
+	}()
 }
 
 // queryRow runs a prepared query expected to return one row and scans it

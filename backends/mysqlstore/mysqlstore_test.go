@@ -65,3 +65,17 @@ func BenchmarkEngine(b *testing.B) {
 		return mysqlstore.Open(ctx, testdb.MySQL(b), nil)
 	})
 }
+
+func TestPoolHeldByTransactions(t *testing.T) {
+	s, err := mysqlstore.Open(context.Background(), testdb.MySQL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sqlDB, err := s.DB().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB.SetMaxOpenConns(4)
+	storetest.PoolHeldByTransactions(t, s, 4)
+}

@@ -63,3 +63,17 @@ func BenchmarkEngine(b *testing.B) {
 		return postgresstore.Open(ctx, testdb.Postgres(b), nil)
 	})
 }
+
+func TestPoolHeldByTransactions(t *testing.T) {
+	s, err := postgresstore.Open(context.Background(), testdb.Postgres(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sqlDB, err := s.DB().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB.SetMaxOpenConns(4)
+	storetest.PoolHeldByTransactions(t, s, 4)
+}

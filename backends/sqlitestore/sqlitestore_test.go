@@ -310,3 +310,21 @@ func TestNoPartialState(t *testing.T) {
 			WHEN NEW.path = '` + storetest.FailPath + `' BEGIN SELECT RAISE(ABORT, 'forced failure'); END`).Error
 	})
 }
+
+func TestPoolHeldByTransactions(t *testing.T) {
+	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "clm.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if !t.Failed() { // else Close would wait for the stuck transaction
+			s.Close()
+		}
+	}()
+	sqlDB, err := s.DB().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB.SetMaxOpenConns(1) // SQLite runs one transaction at a time
+	storetest.PoolHeldByTransactions(t, s, 1)
+}

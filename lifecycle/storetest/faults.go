@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,4 +103,45 @@ func LockTimeout(t *testing.T, s lifecycle.Store, hold func(ctx context.Context)
 		t.Fatalf("once the lock is released requests succeed: %v", err)
 	}
 	t.Logf("FIGURE lock timeout: answered 1403 after %v", waited.Round(time.Millisecond))
+}
+
+// PoolHeldByTransactions checks that transactions holding every connection
+// of s's pool at their first use of s's statements all complete: a burst
+// of requests, more than the pool has connections, just after a start. If
+// a transaction took a second connection (to prepare a statement for the
+// Store), each would wait for another forever. The caller has set s's pool
+// to conns connections; conns must be 1 for a Store that runs one
+// transaction at a time.
+func PoolHeldByTransactions(t *testing.T, s lifecycle.Store, conns int) {
+	t.Helper()
+	ctx := context.Background()
+	var arrived sync.WaitGroup
+	arrived.Add(conns)
+	errs := make(chan error, conns)
+	for i := range conns {
+		go func() {
+			errs <- s.Atomic(ctx, func(tx lifecycle.Tx) error {
+				arrived.Done()
+				arrived.Wait() // every connection is held by a transaction
+				kn := int64(1000 + i)
+				if err := tx.CreateCredential(ctx, &lifecycle.CredentialRecord{KeyNumber: kn, Tenant: "t",
+					Kind: lifecycle.KindSymmetricKey, State: lifecycle.StateValid, Secret: []byte{1}}); err != nil {
+					return err
+				}
+				_, err := tx.GetCredential(ctx, kn)
+				return err
+			})
+		}()
+	}
+	deadline := time.After(30 * time.Second)
+	for range conns {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("a transaction at its first use of the statements: %v", err)
+			}
+		case <-deadline:
+			t.Fatalf("%d transactions holding the pool's %d connections did not complete in 30 s: they wait for another connection", conns, conns)
+		}
+	}
 }
