@@ -195,8 +195,8 @@ func TestWALStartsOver(t *testing.T) {
 			for err := range errs {
 				t.Fatal(err)
 			}
-			t.Logf("%d MiB written through the log; it started over %d times; the WAL file reached %.1f MiB",
-				total*20>>10, len(restarts)-1, float64(largest)/(1<<20))
+			t.Logf("FIGURE WAL under steady writes and reads (SQLite, %d store(s) on one file): %d MiB written through the log, which started over %d times; the file peaked at %.1f MiB",
+				stores, total*20>>10, len(restarts)-1, float64(largest)/(1<<20))
 			if len(restarts) < 4 {
 				t.Fatalf("the WAL started over %d times under %d transactions", len(restarts)-1, total)
 			}
