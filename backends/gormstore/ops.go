@@ -15,10 +15,9 @@ import (
 // ops implements lifecycle.Tx on a GORM handle: the Store's own (each call
 // its own statement) or a transaction's.
 type ops struct {
-	db   *gorm.DB
-	s    *Store
-	tx   *sql.Tx // the transaction of db, for the prepared statements; nil outside one
-	inTx bool
+	db *gorm.DB
+	s  *Store
+	tx *sql.Tx // the transaction of db, for the prepared statements; nil outside one
 }
 
 var _ lifecycle.Tx = (*ops)(nil)
@@ -36,7 +35,7 @@ func (o *ops) NextNumbers(ctx context.Context, seq lifecycle.Sequence, n int) (i
 	if seq == "" || n < 1 {
 		return 0, errors.New("gormstore: empty sequence name or count below 1")
 	}
-	if o.inTx {
+	if o.tx != nil {
 		return o.next(ctx, seq, n)
 	}
 	var first int64

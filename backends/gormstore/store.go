@@ -43,15 +43,13 @@ type Dialect struct {
 	// processes are still held off by the database itself.
 	SerializeWrites bool
 	// Checkpoint, when set, is run by the Store in the background, off the
-	// path of requests: every CheckpointEvery transactions (64 when 0) and
-	// every second. holdWrites holds off the Store's own writers until
+	// path of requests: every 64 transactions and every second. holdWrites holds off the Store's own writers until
 	// release is called (with SerializeWrites; otherwise it does nothing),
 	// for a checkpoint that must catch up with them. SQLite's opener turns
 	// off the automatic WAL checkpoint, which a committing request would
 	// otherwise pay for, and checkpoints here. An error is left to the next
 	// run.
-	Checkpoint      func(ctx context.Context, db *gorm.DB, holdWrites func() (release func())) error
-	CheckpointEvery int
+	Checkpoint func(ctx context.Context, db *gorm.DB, holdWrites func() (release func())) error
 	// DetachContext runs the prepared statements and the transactions
 	// without the cancellation of the caller's context, which is checked
 	// before each statement instead. For SQLite: mattn/go-sqlite3 runs every
@@ -72,6 +70,9 @@ type Options struct {
 	// MaxRetries bounds how often Atomic runs a transaction again after a
 	// deadlock or serialization failure; 8 when 0.
 	MaxRetries int
+	// MaxConns is the size of the connection pool; the opener's default
+	// when 0 (16 for SQLite, 32 for MariaDB/MySQL and PostgreSQL).
+	MaxConns int
 }
 
 const defaultSlowQuery = 200 * time.Millisecond
@@ -114,15 +115,17 @@ type Store struct {
 	commits    atomic.Int64  // transactions committed, for the checkpointer
 	kick       chan struct{} // asks the checkpointer to run (nil: none runs)
 	stop       chan struct{} // closed by Close
+	stopOnce   sync.Once
 	done       sync.WaitGroup
 }
 
 var _ lifecycle.Store = (*Store)(nil)
 
 // Open opens a GORM database with dialector (configured by GormConfig),
-// sizes its connection pool to maxConns, and returns a Store on it, with the
-// schema created or upgraded. The opener packages call it.
-func Open(ctx context.Context, dialector gorm.Dialector, d Dialect, maxConns int, o *Options) (*Store, error) {
+// sizes its connection pool to Options.MaxConns (defaultConns when 0), and
+// returns a Store on it, with the schema created or upgraded. The opener
+// packages call it.
+func Open(ctx context.Context, dialector gorm.Dialector, d Dialect, defaultConns int, o *Options) (*Store, error) {
 	db, err := gorm.Open(dialector, GormConfig(o))
 	if err != nil {
 		return nil, fmt.Errorf("%sstore: %w", d.Name, err)
@@ -130,6 +133,10 @@ func Open(ctx context.Context, dialector gorm.Dialector, d Dialect, maxConns int
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, fmt.Errorf("%sstore: %w", d.Name, err)
+	}
+	maxConns := defaultConns
+	if o != nil && o.MaxConns > 0 {
+		maxConns = o.MaxConns
 	}
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
@@ -207,14 +214,16 @@ func (s *Store) holdWrites() (release func()) {
 	return s.writes.Unlock
 }
 
+// checkpointEvery is how many committed transactions wake the checkpointer.
+const checkpointEvery = 64
+
 // committed counts a committed transaction and wakes the checkpointer
-// every CheckpointEvery of them.
+// every checkpointEvery of them.
 func (s *Store) committed() {
 	if s.kick == nil {
 		return
 	}
-	every := int64(cmp.Or(s.dialect.CheckpointEvery, 64))
-	if s.commits.Add(1)%every == 0 {
+	if s.commits.Add(1)%checkpointEvery == 0 {
 		select {
 		case s.kick <- struct{}{}:
 		default: // one is already asked for
@@ -278,7 +287,7 @@ func (s *Store) Atomic(ctx context.Context, fn func(tx lifecycle.Tx) error) erro
 			if err != nil {
 				return err
 			}
-			return fn(&ops{db: tx, s: s, tx: sqlTx, inTx: true})
+			return fn(&ops{db: tx, s: s, tx: sqlTx})
 		})
 		if err == nil {
 			s.committed()
@@ -328,11 +337,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close implements lifecycle.Store.
 func (s *Store) Close() error {
 	if s.stop != nil {
-		select {
-		case <-s.stop:
-		default:
-			close(s.stop)
-		}
+		s.stopOnce.Do(func() { close(s.stop) })
 		s.done.Wait()
 	}
 	s.closePrepared()

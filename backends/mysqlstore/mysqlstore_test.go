@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/backends/mysqlstore"
 	"github.com/credlife/clm/internal/testdb"
 	"github.com/credlife/clm/lifecycle"
@@ -67,15 +68,10 @@ func BenchmarkEngine(b *testing.B) {
 }
 
 func TestPoolHeldByTransactions(t *testing.T) {
-	s, err := mysqlstore.Open(context.Background(), testdb.MySQL(t), nil)
+	s, err := mysqlstore.Open(context.Background(), testdb.MySQL(t), &gormstore.Options{MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	sqlDB, err := s.DB().DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sqlDB.SetMaxOpenConns(4)
 	storetest.PoolHeldByTransactions(t, s, 4)
 }

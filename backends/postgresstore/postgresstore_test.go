@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/backends/postgresstore"
 	"github.com/credlife/clm/internal/testdb"
 	"github.com/credlife/clm/lifecycle"
@@ -65,15 +66,10 @@ func BenchmarkEngine(b *testing.B) {
 }
 
 func TestPoolHeldByTransactions(t *testing.T) {
-	s, err := postgresstore.Open(context.Background(), testdb.Postgres(t), nil)
+	s, err := postgresstore.Open(context.Background(), testdb.Postgres(t), &gormstore.Options{MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	sqlDB, err := s.DB().DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sqlDB.SetMaxOpenConns(4)
 	storetest.PoolHeldByTransactions(t, s, 4)
 }

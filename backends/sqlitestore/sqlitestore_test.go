@@ -312,7 +312,8 @@ func TestNoPartialState(t *testing.T) {
 }
 
 func TestPoolHeldByTransactions(t *testing.T) {
-	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "clm.db"), nil)
+	// SQLite runs one transaction at a time.
+	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "clm.db"), &gormstore.Options{MaxConns: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,6 +326,8 @@ func TestPoolHeldByTransactions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sqlDB.SetMaxOpenConns(1) // SQLite runs one transaction at a time
+	if n := sqlDB.Stats().MaxOpenConnections; n != 1 {
+		t.Fatalf("Options.MaxConns 1 gave a pool of %d connections", n)
+	}
 	storetest.PoolHeldByTransactions(t, s, 1)
 }

@@ -97,9 +97,10 @@ func main() {
 	fmt.Printf("%-70s %8s %8s %6s %s\n", "target", "median", "worst", "limit", "")
 	for _, t := range targets {
 		var ratios []float64
-		var benches []string // each run once a pair
-		for _, name := range append([]string{t.denominator}, termNames(t.numerator)...) {
-			if b, _ := split(name); !slices.Contains(benches, b) {
+		d, _ := split(t.denominator)
+		benches := []string{d} // each run once a pair
+		for _, n := range t.numerator {
+			if b, _ := split(n.bench); !slices.Contains(benches, b) {
 				benches = append(benches, b)
 			}
 		}
@@ -145,14 +146,6 @@ func main() {
 		}
 		fmt.Printf("%-70s %8.2f %8.2f %s %s\n", t.name, median, worst, limit, verdict)
 	}
-}
-
-func termNames(ts []term) []string {
-	var names []string
-	for _, t := range ts {
-		names = append(names, t.bench)
-	}
-	return names
 }
 
 // split returns a benchmark's name and the metric named after it (ns/op
