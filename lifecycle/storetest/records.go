@@ -530,6 +530,14 @@ func testBindingCreateList(e *env) {
 	if at, _ := s.BindingsAt(e.ctx, "t1", "d1", "/etc/a.pem", 1); len(at) != 1 || at[0].KeyNumber != 2 {
 		e.t.Fatal("BindingsAt must honour its limit")
 	}
+	var many []*lifecycle.BindingRecord
+	for kn := range int64(9) {
+		many = append(many, b("d4", 20+kn, "/many"))
+	}
+	e.must(s.PutBinding(e.ctx, many...), "more bindings at once than one statement may take")
+	if at, err := s.BindingsAt(e.ctx, "t1", "d4", "/many", 100); err != nil || len(at) != len(many) {
+		e.t.Fatalf("PutBinding of %d bindings at once must record each: %d, %v", len(many), len(at), err)
+	}
 	none, err := s.ListBindings(e.ctx, "t2", "d1", 1)
 	e.must(err, "ListBindings of another tenant")
 	if len(none) != 0 {
