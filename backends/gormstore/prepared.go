@@ -27,6 +27,7 @@ type prepared struct {
 	mu        sync.RWMutex
 	m         map[string]*sql.Stmt
 	preparing map[string]bool // by prepareLater
+	later     sync.WaitGroup  // prepareLater's goroutines, waited for by Close
 	closed    bool
 }
 
@@ -73,8 +74,14 @@ func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// closePrepared closes every prepared statement.
+// closePrepared waits for the background preparations, then closes every
+// prepared statement. Close must not return while one of them still holds
+// a connection: with SQLite, that connection's files would outlive Close.
 func (s *Store) closePrepared() {
+	s.prep.mu.Lock()
+	s.prep.closed = true // no prepareLater starts after this
+	s.prep.mu.Unlock()
+	s.prep.later.Wait()
 	s.prep.mu.Lock()
 	defer s.prep.mu.Unlock()
 	for _, st := range s.prep.m {
@@ -149,7 +156,9 @@ func (s *Store) prepareLater(query string) {
 		s.prep.preparing = map[string]bool{}
 	}
 	s.prep.preparing[query] = true
+	s.prep.later.Add(1)
 	go func() {
+		defer s.prep.later.Done()
 		s.stmt(context.Background(), query) // an error is left to the next use
 		s.prep.mu.Lock()
 		delete(s.prep.preparing, query)

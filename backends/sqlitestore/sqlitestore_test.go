@@ -331,3 +331,41 @@ func TestPoolHeldByTransactions(t *testing.T) {
 	}
 	storetest.PoolHeldByTransactions(t, s, 1)
 }
+
+// TestCloseLeavesOnlyTheDatabase closes a store right after its first
+// transaction, which prepares its statements on its own connection and asks
+// for the Store's copies in the background. Close must wait for those: a
+// connection left open past Close keeps the WAL and shared-memory files,
+// and a caller that removes the directory after Close (as t.TempDir does)
+// finds it not empty.
+func TestCloseLeavesOnlyTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	for i := range 50 {
+		dir := t.TempDir()
+		s, err := sqlitestore.Open(ctx, filepath.Join(dir, "clm.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Atomic(ctx, func(tx lifecycle.Tx) error {
+			_, err := tx.GetPSK(ctx, 1)
+			return err
+		})
+		if !errors.Is(err, lifecycle.ErrNotFound) {
+			t.Fatalf("GetPSK of a missing key: %v, want ErrNotFound", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if len(names) != 1 || names[0] != "clm.db" {
+			t.Fatalf("round %d: after Close the directory holds %v, want only clm.db", i, names)
+		}
+	}
+}
