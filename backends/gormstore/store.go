@@ -334,7 +334,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close implements lifecycle.Store.
+// Close implements lifecycle.Store. It stops the checkpointer and waits
+// for the statements being prepared in the background, so that, called
+// after the Store's last operation has returned, Close leaves no connection
+// open (a SQLite database's files can then be moved or removed).
 func (s *Store) Close() error {
 	if s.stop != nil {
 		s.stopOnce.Do(func() { close(s.stop) })
