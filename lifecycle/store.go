@@ -303,9 +303,9 @@ type Tx interface {
 	TransitionCredential(ctx context.Context, t Transition) error
 
 	// PutBinding records bindings (in one statement where the database
-	// allows). Recording one that exists already (same tenant, device,
-	// keynumber and path) changes nothing and is not an error, also when two
-	// calls race.
+	// allows), all of them or, on an error, none. Recording one that exists
+	// already (same tenant, device, keynumber and path) changes nothing and
+	// is not an error, also when two calls race.
 	PutBinding(ctx context.Context, r ...*BindingRecord) error
 	// ListBindings returns the bindings of a credential to a device, oldest
 	// first.

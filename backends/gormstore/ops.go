@@ -285,6 +285,10 @@ var insertBindings = func() (q [maxBindingsPerInsert + 1]string) {
 }()
 
 func (o *ops) PutBinding(ctx context.Context, rs ...*lifecycle.BindingRecord) error {
+	if o.tx == nil && len(rs) > maxBindingsPerInsert {
+		// More than one statement: all of them or none.
+		return o.s.Atomic(ctx, func(tx lifecycle.Tx) error { return tx.PutBinding(ctx, rs...) })
+	}
 	for len(rs) > 0 {
 		n := min(len(rs), maxBindingsPerInsert)
 		args := make([]any, 0, n*6)

@@ -75,7 +75,23 @@ func NoPartialState(t *testing.T, s lifecycle.Store, failBindings func(ctx conte
 	if r.State != lifecycle.StateValid {
 		t.Fatal("a failed renewal must leave the old certificate valid")
 	}
-	t.Logf("FIGURE partial states found after %d failed multi-row operations: 0", len(checks))
+	// The Store's own PutBinding, outside a transaction, of more bindings
+	// than one statement may take, the last of which fails.
+	var batch []*lifecycle.BindingRecord
+	for i := range int64(9) {
+		path := "/batch"
+		if i == 8 {
+			path = FailPath
+		}
+		batch = append(batch, &lifecycle.BindingRecord{Tenant: "partial", DeviceID: dev.ID, KeyNumber: 100 + i, Path: path, CreatedAt: time.Now().UTC()})
+	}
+	if err := s.PutBinding(ctx, batch...); err == nil {
+		t.Fatal("PutBinding with a failing binding must fail")
+	}
+	if bs, err := s.BindingsAt(ctx, "partial", dev.ID, "/batch", 100); err != nil || len(bs) != 0 {
+		t.Fatalf("a failed PutBinding of %d bindings left %d of them behind (%v)", len(batch), len(bs), err)
+	}
+	t.Logf("FIGURE partial states found after %d failed multi-row operations: 0", len(checks)+1)
 }
 
 // LockTimeout checks that a request waiting on a row lock held past the
