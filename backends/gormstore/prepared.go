@@ -87,7 +87,7 @@ func (s *Store) closePrepared() {
 	for _, st := range s.prep.m {
 		st.Close()
 	}
-	s.prep.m, s.prep.closed = nil, true
+	s.prep.m = nil
 }
 
 // placeholders numbers the ? of query as $1, $2, ... for PostgreSQL. The

@@ -43,9 +43,10 @@ type Dialect struct {
 	// processes are still held off by the database itself.
 	SerializeWrites bool
 	// Checkpoint, when set, is run by the Store in the background, off the
-	// path of requests: every 64 transactions and every second. holdWrites holds off the Store's own writers until
-	// release is called (with SerializeWrites; otherwise it does nothing),
-	// for a checkpoint that must catch up with them. SQLite's opener turns
+	// path of requests: every 64 transactions and every second. holdWrites
+	// holds off the Store's own writers until release is called (with
+	// SerializeWrites; otherwise it does nothing), for a checkpoint that
+	// must catch up with them. SQLite's opener turns
 	// off the automatic WAL checkpoint, which a committing request would
 	// otherwise pay for, and checkpoints here. An error is left to the next
 	// run.
@@ -274,10 +275,7 @@ func (s *Store) Atomic(ctx context.Context, fn func(tx lifecycle.Tx) error) erro
 		s.writes.Lock()
 		defer s.writes.Unlock()
 	}
-	txCtx := ctx
-	if s.dialect.DetachContext {
-		txCtx = context.WithoutCancel(ctx)
-	}
+	txCtx := s.detach(ctx)
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return s.wrap(err)

@@ -135,7 +135,7 @@ func TestWALStartsOver(t *testing.T) {
 			const perWriter, writersPerStore = 1500, 2
 			total := int64(len(all) * writersPerStore * perWriter)
 			secret := make([]byte, 8192) // three pages a row: about 20 KB of log a transaction
-			var wg sync.WaitGroup
+			var writers, readers sync.WaitGroup
 			var next atomic.Int64
 			errs := make(chan error, 16)
 			done := make(chan struct{})
@@ -165,7 +165,7 @@ func TestWALStartsOver(t *testing.T) {
 			}()
 			for _, s := range all {
 				for range writersPerStore {
-					wg.Go(func() {
+					writers.Go(func() {
 						for range perWriter {
 							kn := next.Add(1)
 							err := s.Atomic(ctx, func(tx lifecycle.Tx) error {
@@ -179,8 +179,13 @@ func TestWALStartsOver(t *testing.T) {
 						}
 					})
 				}
-				wg.Go(func() { // a reader that never pauses either
-					for next.Load() < total {
+				readers.Go(func() { // a reader that never pauses either, until the writers are done
+					for {
+						select {
+						case <-done:
+							return
+						default:
+						}
 						if _, err := s.GetCredential(ctx, max(1, next.Load()-1)); err != nil && !errors.Is(err, lifecycle.ErrNotFound) {
 							errs <- err
 							return
@@ -188,8 +193,9 @@ func TestWALStartsOver(t *testing.T) {
 					}
 				})
 			}
-			wg.Wait()
+			writers.Wait()
 			close(done)
+			readers.Wait()
 			<-watched
 			close(errs)
 			for err := range errs {
