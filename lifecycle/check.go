@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -42,6 +43,14 @@ func (c *check) limit(field string, ok bool, why string) {
 func (c *check) text(field, v string, max int) {
 	c.format(field, utf8.ValidString(v) && strings.IndexByte(v, 0) < 0, "not valid UTF-8 text")
 	c.limit(field, len(v) <= max, "longer than "+strconv.Itoa(max)+" bytes")
+}
+
+// identifier checks a name that the store compares byte for byte (a
+// tenant): no leading or trailing white space and no control character, so
+// that two names that look alike are never two spellings of one.
+func (c *check) identifier(field, v string) {
+	c.format(field, v == strings.TrimSpace(v), "has leading or trailing white space")
+	c.format(field, strings.IndexFunc(v, unicode.IsControl) < 0, "has a control character")
 }
 
 // psk checks the keyid and password of a device request.

@@ -164,6 +164,11 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 	if err != nil {
 		return nil, e.storeErr(op, entityDevice, err)
 	}
+	if r.Tenant != tenant || r.ID != d.ID {
+		// The store compares byte for byte (storetest checks it); this is
+		// the engine's own guard against one that does not.
+		return nil, errf(op, CodeDeviceNotFound, "deviceid", nil)
+	}
 	if d.Name != "" && d.Name != r.Name {
 		return nil, errf(op, CodeDeviceMismatch, "devicename", nil)
 	}

@@ -54,6 +54,7 @@ func (e *Engine) IssuePSK(ctx context.Context, req IssuePSKRequest) (res *PSK, e
 	c.require("tenantid", req.Tenant != "")
 	c.require("alias", req.Alias != "")
 	c.text("tenantid", req.Tenant, MaxTenantLen)
+	c.identifier("tenantid", req.Tenant)
 	c.text("alias", req.Alias, MaxPSKAliasLen)
 	if err := c.err(); err != nil {
 		return nil, err

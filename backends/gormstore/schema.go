@@ -11,12 +11,15 @@ import (
 )
 
 // SchemaVersion is the version of the schema this package creates. Open
-// upgrades an older schema to it and refuses a newer one.
-const SchemaVersion = 2
+// upgrades an older schema to it and refuses a newer one. Version 3: text
+// compares byte for byte on MySQL/MariaDB too (a NO PAD collation; before,
+// 'tenantB' = 'tenantB ').
+const SchemaVersion = 3
 
 // The tables. Times are microseconds since the Unix epoch, UTC, in BIGINT
 // columns: exact, portable, and past 2038. Text columns that are compared or
-// ordered are case-sensitive (utf8mb4_bin on MySQL/MariaDB).
+// ordered compare byte for byte: case-sensitive, and trailing spaces count
+// (a binary NO PAD collation on MySQL/MariaDB).
 
 type schemaRow struct {
 	ID        int   `gorm:"primaryKey;autoIncrement:false"`

@@ -37,6 +37,11 @@ type Dialect struct {
 	// TableOptions are appended to CREATE TABLE (MySQL: engine, charset,
 	// collation).
 	TableOptions string
+	// AfterMigrate, when set, runs after the tables are created or
+	// upgraded, on every Open: for conversions that GORM's migrator does not
+	// make (MySQL: a table created with a padding collation is converted to
+	// one that compares byte for byte). It must be idempotent.
+	AfterMigrate func(ctx context.Context, db *gorm.DB) error
 	// SerializeWrites makes Atomic take a lock of the process before it
 	// begins: for a database with one writer at a time (SQLite), waiting in
 	// Go is cheaper and fairer than the database's busy loop. Other
@@ -251,6 +256,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	if err := db.AutoMigrate(models...); err != nil {
 		return err
+	}
+	if s.dialect.AfterMigrate != nil {
+		if err := s.dialect.AfterMigrate(ctx, s.db.WithContext(ctx)); err != nil {
+			return err
+		}
 	}
 	for _, seq := range []lifecycle.Sequence{lifecycle.SeqKeyID, lifecycle.SeqKeyNumber, lifecycle.SeqCRLNumber} {
 		if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&sequenceRow{Name: string(seq)}).Error; err != nil {

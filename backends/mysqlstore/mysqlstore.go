@@ -1,7 +1,12 @@
 // Package mysqlstore opens a lifecycle.Store on MariaDB or MySQL.
 //
-// Tables are InnoDB, utf8mb4 with binary collation, so names and ids compare
-// case-sensitively as on the other databases. Deadlocks are retried by
+// Tables are InnoDB, utf8mb4 with a binary NO PAD collation
+// (utf8mb4_nopad_bin on MariaDB, utf8mb4_0900_bin on MySQL 8), so that
+// tenants, names and ids compare byte for byte as on the other databases:
+// under a PAD SPACE collation such as utf8mb4_bin, 'tenantB' = 'tenantB ',
+// and a PSK of tenant "tenantB " would reach tenantB's devices. Open
+// converts tables made with another collation (schema version 2 and
+// earlier). Deadlocks are retried by
 // Store.Atomic; a lock wait timeout answers CLM code 1403 and an unreachable
 // server 1601.
 //
@@ -11,6 +16,7 @@ package mysqlstore
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -20,8 +26,10 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/gorm"
 
 	"github.com/credlife/clm/backends/gormstore"
+	"github.com/credlife/clm/lifecycle"
 )
 
 // Open opens the database named by dsn (the go-sql-driver/mysql format,
@@ -43,14 +51,62 @@ func Open(ctx context.Context, dsn string, opts *gormstore.Options) (*gormstore.
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 30 * time.Second
 	}
-	return gormstore.Open(ctx, gormmysql.New(gormmysql.Config{DSNConfig: cfg}), Dialect, 32, opts)
+	collation, err := noPadCollation(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := Dialect
+	d.TableOptions = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=" + collation
+	d.AfterMigrate = func(ctx context.Context, db *gorm.DB) error { return convertTables(ctx, db, collation) }
+	return gormstore.Open(ctx, gormmysql.New(gormmysql.Config{DSNConfig: cfg}), d, 32, opts)
 }
 
-// Dialect is MySQL's gormstore.Dialect.
+// Dialect is MySQL's gormstore.Dialect. Open completes it with the
+// collation of the server (TableOptions, AfterMigrate).
 var Dialect = gormstore.Dialect{
-	Name:         "mysql",
-	Classify:     classify,
-	TableOptions: "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	Name:     "mysql",
+	Classify: classify,
+}
+
+// The binary collations that do not pad: MariaDB's, then MySQL 8's.
+var noPadCollations = []string{"utf8mb4_nopad_bin", "utf8mb4_0900_bin"}
+
+// noPadCollation returns the first of noPadCollations that the server has.
+func noPadCollation(ctx context.Context, cfg *mysql.Config) (string, error) {
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return "", fmt.Errorf("mysqlstore: %w", err)
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	for _, c := range noPadCollations {
+		var name string
+		err := db.QueryRowContext(ctx, "SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE COLLATION_NAME = ?", c).Scan(&name)
+		switch {
+		case err == nil:
+			return name, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return "", fmt.Errorf("mysqlstore: %w: %w", lifecycle.ErrUnavailable, err)
+		}
+	}
+	return "", fmt.Errorf("mysqlstore: the server has none of the collations %v: identifiers could not compare byte for byte", noPadCollations)
+}
+
+// convertTables converts every clm_ table whose collation is not
+// collation (a PAD SPACE one, from an older schema) to it.
+func convertTables(ctx context.Context, db *gorm.DB, collation string) error {
+	var tables []string
+	err := db.WithContext(ctx).Raw(`SELECT TABLE_NAME FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'clm\_%' AND TABLE_COLLATION <> ?`, collation).Scan(&tables).Error
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if err := db.WithContext(ctx).Exec("ALTER TABLE `" + t + "` CONVERT TO CHARACTER SET utf8mb4 COLLATE " + collation).Error; err != nil {
+			return fmt.Errorf("converting %s to %s: %w", t, collation, err)
+		}
+	}
+	return nil
 }
 
 func classify(err error) gormstore.Class {

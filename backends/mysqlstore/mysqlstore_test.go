@@ -2,6 +2,7 @@ package mysqlstore_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -74,4 +75,60 @@ func TestPoolHeldByTransactions(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.PoolHeldByTransactions(t, s, 4)
+}
+
+// TestConvertsPaddingCollation: a database made by schema version 2
+// (tables in utf8mb4_bin, a PAD SPACE collation where 'tenantB' =
+// 'tenantB ') is converted by Open, and its tenants then compare byte for
+// byte.
+func TestConvertsPaddingCollation(t *testing.T) {
+	ctx := context.Background()
+	dsn := testdb.MySQL(t)
+	s, err := mysqlstore.Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateDevice(ctx, &lifecycle.DeviceRecord{Tenant: "tenantB", ID: "d1", Name: "gw", KeyHash: []byte{1}, Status: lifecycle.DeviceActive}); err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	if err := s.DB().Raw(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'clm\_%'`).Scan(&tables).Error; err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if err := s.DB().Exec("ALTER TABLE `" + tb + "` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin").Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DB().Exec("UPDATE clm_schema SET version = 2").Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetDevice(ctx, "tenantB ", "d1"); err != nil {
+		t.Fatalf("the old collation should pad (that is what is being converted): %v", err)
+	}
+	s.Close()
+
+	s, err = mysqlstore.Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var padded []string
+	if err := s.DB().Raw(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()
+		AND TABLE_NAME LIKE 'clm\_%' AND TABLE_COLLATION NOT IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')`).Scan(&padded).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(padded) > 0 {
+		t.Fatalf("tables left in a padding collation after Open: %v", padded)
+	}
+	if _, err := s.GetDevice(ctx, "tenantB ", "d1"); !errors.Is(err, lifecycle.ErrNotFound) {
+		t.Fatalf(`after the conversion tenant "tenantB " must not see tenantB's device: %v`, err)
+	}
+	if got, err := s.GetDevice(ctx, "tenantB", "d1"); err != nil || got.Name != "gw" {
+		t.Fatalf("the converted table must keep its rows: %v", err)
+	}
+	var version int
+	if err := s.DB().Raw("SELECT version FROM clm_schema WHERE id = 1").Scan(&version).Error; err != nil || version != gormstore.SchemaVersion {
+		t.Fatalf("schema version after Open: %d (%v), want %d", version, err, gormstore.SchemaVersion)
+	}
 }

@@ -22,6 +22,8 @@ func allCases() []testCase {
 		{"Device/CreateGet", testDeviceCreateGet},
 		{"Device/UniqueNamePerTenant", testDeviceUniqueName},
 		{"Device/OtherTenantIsAbsent", testDeviceOtherTenant},
+		{"Identity/ExactTenant", testExactTenant},
+		{"Identity/ExactDeviceName", testExactDeviceName},
 		{"Device/Update", testDeviceUpdate},
 		{"Device/ListPaging", testDeviceListPaging},
 		{"Credential/CreateGet", testCredentialCreateGet},
