@@ -26,8 +26,8 @@
 //
 // Every error carries its CLM code, and the HTTP status comes from one table
 // (spec §9). No response and no log line carries a secret or the text of an
-// internal error. Each request is logged through log/slog with its method,
-// path, mode, status, errorcode and latency.
+// internal error. Each request is logged through log/slog with its client
+// address, method, path, mode, status, errorcode and latency.
 package httpadapter
 
 import (
@@ -218,6 +218,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{w: w, r: r}
 	defer func() {
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("client", clientAddr(r)),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.String("mode", x.mode),

@@ -155,7 +155,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	f := newFixture(t)
 	state := runGolden(t, f.server)
 	logs := f.logs.String()
-	for _, field := range []string{`"method":"POST"`, `"path":"/SWCLM/v10/CredInfo"`, `"mode":"create"`, `"status":201`, `"errorcode":0`, `"latency":`} {
+	for _, field := range []string{`"client":"127.0.0.1"`, `"method":"POST"`, `"path":"/SWCLM/v10/CredInfo"`, `"mode":"create"`, `"status":201`, `"errorcode":0`, `"latency":`} {
 		if !strings.Contains(logs, field) {
 			t.Fatalf("the request log lacks %s", field)
 		}

@@ -6,10 +6,17 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/credlife/clm/internal/testdb"
@@ -24,8 +31,7 @@ func onEachStore(t *testing.T, c config, fn func(t *testing.T, api *attacker)) {
 		c := c
 		dir := t.TempDir()
 		c.store = "sqlite:" + filepath.Join(dir, "clm.db")
-		url, license := startServer(t, c)
-		fn(t, &attacker{t: t, url: url, license: license})
+		fn(t, newAttacker(t, c))
 	})
 	for _, db := range []struct{ name, kind string }{{"MariaDB", "mysql"}, {"PostgreSQL", "postgres"}} {
 		t.Run(db.name, func(t *testing.T) {
@@ -37,8 +43,7 @@ func onEachStore(t *testing.T, c config, fn func(t *testing.T, api *attacker)) {
 			c.store = db.kind + ":" + dsn(t)
 			c.dataDir = t.TempDir()
 			t.Setenv("CLM_MASTER_KEY", testMasterKey)
-			url, license := startServer(t, c)
-			fn(t, &attacker{t: t, url: url, license: license})
+			fn(t, newAttacker(t, c))
 		})
 	}
 }
@@ -48,6 +53,30 @@ type attacker struct {
 	t       *testing.T
 	url     string
 	license string
+	trust   string       // with -tls-auto: the file the server tells clients to trust
+	hc      *http.Client // trusting it
+}
+
+// newAttacker starts the server with c and returns a client of it, with
+// the license; over HTTPS it trusts what the server tells clients to trust.
+func newAttacker(t *testing.T, c config) *attacker {
+	if c.license == "" {
+		c.license = "the-license-every-client-holds"
+	}
+	url, _, trust := startServerTLS(t, c)
+	a := &attacker{t: t, url: url, license: c.license, trust: trust, hc: http.DefaultClient}
+	if trust != "" {
+		pem, err := os.ReadFile(trust)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			t.Fatalf("%s holds no certificate", trust)
+		}
+		a.hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	return a
 }
 
 // post sends a JSON body and returns the status and the decoded answer.
@@ -61,7 +90,7 @@ func (c *attacker) post(path string, body map[string]any) (int, map[string]any) 
 
 func (c *attacker) do(req *http.Request) (int, map[string]any) {
 	c.t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -106,4 +135,68 @@ func TestAttackTenantConfusion(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAttackServerImpersonation: a device asks the device CA for a
+// certificate for /CN=localhost and serves TLS with it, as a man in the
+// middle would. Clients that trust what the server (-tls-auto) tells them
+// to trust must refuse it, and still accept the real server.
+func TestAttackServerImpersonation(t *testing.T) {
+	onEachStore(t, config{tlsAuto: true}, func(t *testing.T, api *attacker) {
+		if api.trust == "" || !strings.HasPrefix(api.url, "https://") {
+			t.Fatalf("-tls-auto must serve HTTPS and name a trust file: %s %q", api.url, api.trust)
+		}
+		keyID, key := api.psk("tenantA")
+		st, r := api.post("CredInfo", map[string]any{"mode": "create", "keyid": keyID, "key": key, "devicename": "mitm",
+			"certmode": "client", "catype": "ca1", "clientsubject": "/CN=localhost", "keyfilepath": "/k",
+			"cafilepath": "/ca", "clientfilepath": "/c"})
+		if st != 201 {
+			t.Fatalf("the attacker's certificate: %d %v", st, r)
+		}
+		pair, err := tls.X509KeyPair([]byte(r["clientcert"].(string)), []byte(r["privatekey"].(string)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { c.(*tls.Conn).Handshake(); c.Close() }()
+			}
+		}()
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		_, err = api.hc.Get("https://" + net.JoinHostPort("localhost", port) + "/SWCLM/v10/SystemStatus")
+		var unknown x509.UnknownAuthorityError
+		if err == nil || !errors.As(err, &unknown) {
+			t.Fatalf("a client trusting %s must refuse a server certificate for localhost from the device CA as of an unknown authority (err %v)", api.trust, err)
+		}
+		// The server's own certificate: trusted, and not from a device CA.
+		resp, err := api.hc.Get(api.url + "/SWCLM/v10/SystemStatus")
+		if err != nil {
+			t.Fatalf("the real server must be trusted: %v", err)
+		}
+		resp.Body.Close()
+		ca1, _ := pem.Decode([]byte(r["cacert"].(string)))
+		for _, c := range resp.TLS.PeerCertificates {
+			if bytes.Equal(c.RawIssuer, mustParse(t, ca1.Bytes).RawSubject) || bytes.Equal(c.Raw, ca1.Bytes) {
+				t.Fatal("the server's TLS chain involves the device CA")
+			}
+		}
+	})
+}
+
+func mustParse(t *testing.T, der []byte) *x509.Certificate {
+	t.Helper()
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -10,26 +10,27 @@
 // underscores, after CLM_). A flag given on the command line wins.
 //
 // The license key (HTTP Basic password of the user secureware-clm) comes
-// from -license; when it is unset, one is generated on the first start,
-// kept in a file beside the database (mode 0600) and printed once. The
+// from CLM_LICENSE, -license-file or -license (which shows it in the
+// process list); an operator's license must have at least 16 characters.
+// When none is given, one is generated on the first start, kept in a file
+// beside the database (mode 0600) and printed once. The
 // master key that seals every secret comes from CLM_MASTER_KEY (base64 of 32
 // bytes) or -master-key-file; for a fresh SQLite store without one, a key
 // file is generated beside the database, with a warning: production should
 // supply its own and keep it away from the database.
 //
 // With -tls-cert and -tls-key the server speaks HTTPS with that pair; with
-// -tls-auto it issues itself a server certificate from its own CA and writes
-// the CA certificate to a file for clients. SIGINT and SIGTERM shut it down
-// gracefully.
+// -tls-auto it issues itself a server certificate from a TLS CA of its own,
+// kept in the data directory (clm-tls-ca.pem is the file clients trust),
+// never from a CA that signs device certificates. SIGINT and SIGTERM shut it
+// down gracefully.
 package main
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +46,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/backends/mysqlstore"
@@ -56,12 +58,13 @@ import (
 )
 
 type config struct {
-	addr, store, license, masterKeyFile, dataDir string
-	tlsCert, tlsKey, tlsCAOut                    string
-	tlsAuto                                      bool
-	cas                                          string
-	logLevel                                     string
-	pprofAddr                                    string
+	addr, store, license, licenseFile string
+	masterKeyFile, dataDir            string
+	tlsCert, tlsKey, tlsCAOut         string
+	tlsAuto                           bool
+	cas                               string
+	logLevel                          string
+	pprofAddr                         string
 }
 
 func main() {
@@ -69,13 +72,14 @@ func main() {
 	fs := flag.NewFlagSet("clmserver", flag.ExitOnError)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.store, "store", "sqlite:clm.db", "store: sqlite:PATH, mysql:DSN or postgres:DSN")
-	fs.StringVar(&c.license, "license", "", "license key (default: generated on first start and kept beside the database)")
+	fs.StringVar(&c.license, "license", "", "license key, at least 16 characters; prefer CLM_LICENSE or -license-file, which keep it out of the process list (default: generated on first start and kept beside the database)")
+	fs.StringVar(&c.licenseFile, "license-file", "", "file holding the license key")
 	fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file with the base64 master key (default: CLM_MASTER_KEY, or a file beside a SQLite database)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "where the generated license, key and CA files go (default: beside a SQLite database, else the working directory)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "HTTPS certificate file (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "HTTPS private key file (PEM)")
-	fs.BoolVar(&c.tlsAuto, "tls-auto", false, "HTTPS with a certificate issued by the server's own CA")
-	fs.StringVar(&c.tlsCAOut, "tls-ca-out", "", "with -tls-auto, where to write the CA certificate for clients (default: clm-ca.pem in the data directory)")
+	fs.BoolVar(&c.tlsAuto, "tls-auto", false, "HTTPS with a certificate from a TLS CA of the server's own, kept in the data directory (never a device CA)")
+	fs.StringVar(&c.tlsCAOut, "tls-ca-out", "", "with -tls-auto, also write the TLS CA certificate that clients trust here (it is always in the data directory as "+tlsCAFile+")")
 	fs.StringVar(&c.cas, "cas", "ca1", "comma-separated names of the local CAs; the first is the default")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiles (net/http/pprof) at this address, e.g. 127.0.0.1:6060; keep it on loopback")
@@ -204,18 +208,18 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	case c.tlsAuto:
-		pair, err := autoTLS(ctx, first, ln.Addr().String())
+		pair, tlsCA, err := autoTLS(c.dataDir, ln.Addr().String(), time.Now())
 		if err != nil {
 			return err
 		}
-		caOut := c.tlsCAOut
-		if caOut == "" {
-			caOut = filepath.Join(c.dataDir, "clm-ca.pem")
+		trust := filepath.Join(c.dataDir, tlsCAFile)
+		if c.tlsCAOut != "" {
+			if err := os.WriteFile(c.tlsCAOut, pemCert(tlsCA), 0o644); err != nil {
+				return err
+			}
+			trust = c.tlsCAOut
 		}
-		if err := os.WriteFile(caOut, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: first.Certificate().Raw}), 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "TLS: server certificate issued by %s; clients trust %s\n", first.Name(), caOut)
+		fmt.Fprintf(out, "TLS: server certificate from the server's own TLS CA; clients trust %s\n", trust)
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
 	if srv.TLSConfig != nil {
@@ -225,7 +229,7 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	fmt.Fprintf(out, "clmserver: serving the CLM v10 protocol at %s://%s%s (store %s)\n", scheme, ln.Addr(), handler.Prefix(), kind)
 
 	if c.pprofAddr != "" {
-		stopProfiles, err := serveProfiles(c.pprofAddr)
+		_, stopProfiles, err := serveProfiles(c.pprofAddr)
 		if err != nil {
 			return err
 		}
@@ -250,21 +254,22 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	return nil
 }
 
-// serveProfiles serves net/http/pprof's handlers on a listener of their own.
-func serveProfiles(addr string) (stop func(), err error) {
+// serveProfiles serves net/http/pprof's handlers on a listener of their
+// own, and returns the address it listens on.
+func serveProfiles(addr string) (bound string, stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	// Not /debug/pprof/cmdline: the command line may carry -license.
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	return func() { srv.Close() }, nil
+	return ln.Addr().String(), func() { srv.Close() }, nil
 }
 
 // masterKey returns the KEK from CLM_MASTER_KEY or a key file, generating
@@ -306,11 +311,33 @@ func decodeKey(s, from string) ([]byte, error) {
 	return k, nil
 }
 
-// licenseKey returns -license, or the license kept in the data directory,
-// generating and printing it once when there is none.
+// MinLicenseLen is the least number of characters of an operator's
+// license key: every v10 client holds it, and it guards IDInfo.
+const MinLicenseLen = 16
+
+// licenseKey returns the operator's license (-license, CLM_LICENSE or
+// -license-file), or the license kept in the data directory, generating and
+// printing it once when there is none.
 func licenseKey(c config, out io.Writer) (lifecycle.Secret, error) {
-	if c.license != "" {
-		return lifecycle.Secret(c.license), nil
+	if c.license != "" && c.licenseFile != "" {
+		return "", errors.New("give the license by -license (or CLM_LICENSE) or by -license-file, not both")
+	}
+	from, lic := "-license (or CLM_LICENSE)", c.license
+	if c.licenseFile != "" {
+		b, err := os.ReadFile(c.licenseFile)
+		if err != nil {
+			return "", fmt.Errorf("-license-file: %w", err)
+		}
+		from, lic = "-license-file "+c.licenseFile, strings.TrimSpace(string(b))
+		if lic == "" {
+			return "", fmt.Errorf("%s is empty", from)
+		}
+	}
+	if lic != "" {
+		if n := utf8.RuneCountInString(lic); n < MinLicenseLen {
+			return "", fmt.Errorf("the license from %s has %d characters; it must have at least %d", from, n, MinLicenseLen)
+		}
+		return lifecycle.Secret(lic), nil
 	}
 	path := filepath.Join(c.dataDir, "clm.license")
 	b, err := os.ReadFile(path)
@@ -324,39 +351,10 @@ func licenseKey(c config, out io.Writer) (lifecycle.Secret, error) {
 	if _, err := rand.Read(raw); err != nil {
 		return "", err
 	}
-	lic := base64.RawURLEncoding.EncodeToString(raw)
+	lic = base64.RawURLEncoding.EncodeToString(raw)
 	if err := os.WriteFile(path, []byte(lic+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(out, "generated a license key (kept in %s, mode 0600); this is the only time it is printed:\n%s\n", path, lic)
 	return lifecycle.Secret(lic), nil
-}
-
-// autoTLS issues the server a certificate from its own CA for localhost,
-// the loopback addresses and the listen host.
-func autoTLS(ctx context.Context, c *ca.CA, addr string) (tls.Certificate, error) {
-	key, err := lifecycle.GenerateCertKey(lifecycle.KeyECP256)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	host, _, _ := net.SplitHostPort(addr)
-	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
-		ips = append(ips, ip)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		NotBefore:   now.Add(-time.Minute),
-		NotAfter:    now.Add(90 * 24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:    []string{"localhost"},
-		IPAddresses: ips,
-	}
-	tmpl.Subject.CommonName = "localhost"
-	cert, err := c.Sign(ctx, tmpl, key.Public())
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{cert.Raw, c.Certificate().Raw}, PrivateKey: key, Leaf: cert}, nil
 }

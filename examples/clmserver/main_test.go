@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"flag"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,14 @@ import (
 // startServer runs the server in-process on a free loopback port and
 // returns its base URL and license; it stops when the test ends.
 func startServer(t *testing.T, c config) (url, license string) {
+	t.Helper()
+	url, license, _ = startServerTLS(t, c)
+	return url, license
+}
+
+// startServerTLS is startServer that also returns the file the server
+// tells its clients to trust, when it serves HTTPS with -tls-auto.
+func startServerTLS(t *testing.T, c config) (url, license, trust string) {
 	t.Helper()
 	if c.addr == "" {
 		c.addr = "127.0.0.1:0"
@@ -46,14 +56,17 @@ func startServer(t *testing.T, c config) (url, license string) {
 		if strings.HasPrefix(line, "generated a license key") && lines.Scan() {
 			license = lines.Text()
 		}
+		if _, f, ok := strings.Cut(line, "clients trust "); ok {
+			trust = f
+		}
 		if rest, ok := strings.CutPrefix(line, "clmserver: serving the CLM v10 protocol at "); ok {
 			url = strings.TrimSuffix(strings.Fields(rest)[0], "/SWCLM/v10/")
 			go io.Copy(io.Discard, pr)
-			return url, license
+			return url, license, trust
 		}
 	}
 	t.Fatalf("the server did not start: %v", <-done)
-	return "", ""
+	return "", "", ""
 }
 
 func needTools(t *testing.T) {
@@ -102,7 +115,7 @@ func TestFlowsWithTLSAuto(t *testing.T) {
 	if !strings.HasPrefix(url, "https://") {
 		t.Fatalf("-tls-auto must serve HTTPS: %s", url)
 	}
-	flows(t, strings.Replace(url, "127.0.0.1", "localhost", 1), license, filepath.Join(dir, "clm-ca.pem"))
+	flows(t, strings.Replace(url, "127.0.0.1", "localhost", 1), license, filepath.Join(dir, "clm-tls-ca.pem"))
 }
 
 func TestFlowsOnMySQL(t *testing.T) {
@@ -110,8 +123,8 @@ func TestFlowsOnMySQL(t *testing.T) {
 	dsn := testdb.MySQL(t)
 	os.Setenv("CLM_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	defer os.Unsetenv("CLM_MASTER_KEY")
-	url, _ := startServer(t, config{store: "mysql:" + dsn, license: "mysql-license", dataDir: t.TempDir()})
-	flows(t, url, "mysql-license", "")
+	url, _ := startServer(t, config{store: "mysql:" + dsn, license: "mysql-license-0123456789", dataDir: t.TempDir()})
+	flows(t, url, "mysql-license-0123456789", "")
 }
 
 func TestFlowsOnPostgres(t *testing.T) {
@@ -119,8 +132,8 @@ func TestFlowsOnPostgres(t *testing.T) {
 	dsn := testdb.Postgres(t)
 	os.Setenv("CLM_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	defer os.Unsetenv("CLM_MASTER_KEY")
-	url, _ := startServer(t, config{store: "postgres:" + dsn, license: "pg-license", dataDir: t.TempDir()})
-	flows(t, url, "pg-license", "")
+	url, _ := startServer(t, config{store: "postgres:" + dsn, license: "pg-license-0123456789", dataDir: t.TempDir()})
+	flows(t, url, "pg-license-0123456789", "")
 }
 
 func TestRefusesAServerStoreWithoutAKey(t *testing.T) {
@@ -128,5 +141,110 @@ func TestRefusesAServerStoreWithoutAKey(t *testing.T) {
 	err := run(context.Background(), config{store: "postgres:postgres://nowhere/x", dataDir: t.TempDir(), cas: "ca1", logLevel: "error"}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "no master key") {
 		t.Fatalf("a server store without a master key must be refused: %v", err)
+	}
+}
+
+func TestLicenseRules(t *testing.T) {
+	os.Setenv("CLM_MASTER_KEY", testMasterKey)
+	defer os.Unsetenv("CLM_MASTER_KEY")
+	start := func(c config) error {
+		c.store, c.cas, c.logLevel, c.addr = "sqlite:"+filepath.Join(t.TempDir(), "clm.db"), "ca1", "error", "127.0.0.1:0"
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // stop at once if it starts
+		return run(ctx, c, io.Discard)
+	}
+	t.Run("ShortLicenseRefused", func(t *testing.T) {
+		err := start(config{license: "fifteen-chars15"})
+		if err == nil || !strings.Contains(err.Error(), "at least 16") {
+			t.Fatalf("a 15-character license must be refused at start with a clear message: %v", err)
+		}
+	})
+	t.Run("ShortLicenseFileRefused", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "license")
+		os.WriteFile(f, []byte("short\n"), 0o600)
+		err := start(config{licenseFile: f})
+		if err == nil || !strings.Contains(err.Error(), "at least 16") || strings.Contains(err.Error(), "short") {
+			t.Fatalf("a short license file must be refused, without echoing it: %v", err)
+		}
+	})
+	t.Run("LicenseFile", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "license")
+		os.WriteFile(f, []byte("a-license-from-a-file-0123\n"), 0o600)
+		url, printed := startServer(t, config{store: "sqlite:" + filepath.Join(t.TempDir(), "clm.db"), licenseFile: f})
+		if printed != "" {
+			t.Fatal("a license from a file must not be generated or printed")
+		}
+		api := &attacker{t: t, url: url, license: "a-license-from-a-file-0123"}
+		api.psk("t1") // the license of the file opens IDInfo
+		api.license = "a-license-from-a-file-012"
+		if st, _ := api.post("IDInfo", map[string]any{"mode": "create", "tenantid": "t1", "alias": "a"}); st != 401 {
+			t.Fatalf("another license: %d, want 401", st)
+		}
+	})
+	t.Run("LicenseFromEnvironment", func(t *testing.T) {
+		fs := flag.NewFlagSet("clmserver", flag.ContinueOnError)
+		var c config
+		fs.StringVar(&c.license, "license", "", "")
+		t.Setenv("CLM_LICENSE", "an-environment-license-01")
+		if err := fromEnv(fs); err != nil || c.license != "an-environment-license-01" {
+			t.Fatalf("CLM_LICENSE must set the license: %q %v", c.license, err)
+		}
+	})
+}
+
+func TestProfilesServeNoCommandLine(t *testing.T) {
+	addr, stop, err := serveProfiles("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	get := func(path string) int {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := get("/debug/pprof/cmdline"); st == 200 {
+		t.Fatal("/debug/pprof/cmdline must not be served: the command line may carry -license")
+	}
+	if st := get("/debug/pprof/goroutine?debug=1"); st != 200 {
+		t.Fatalf("the profiles themselves must still be served: %d", st)
+	}
+}
+
+// TestTLSAutoPersists: the TLS CA and the server's certificate are kept in
+// the data directory (keys mode 0600) and reused by the next start; a
+// certificate near its end is issued anew by the same CA.
+func TestTLSAutoPersists(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	first, ca1, err := autoTLS(dir, "127.0.0.1:8443", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{tlsCAKey, tlsKeyFile} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s must be kept with mode 0600: %v", f, err)
+		}
+	}
+	again, ca2, err := autoTLS(dir, "127.0.0.1:8443", now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ca1.Equal(ca2) || !again.Leaf.Equal(first.Leaf) {
+		t.Fatal("a second start must reuse the kept CA and certificate")
+	}
+	late, ca3, err := autoTLS(dir, "127.0.0.1:8443", now.Add(80*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ca3.Equal(ca1) || late.Leaf.Equal(first.Leaf) || late.Leaf.CheckSignatureFrom(ca1) != nil {
+		t.Fatal("a certificate with less than 30 days left must be issued anew by the same CA")
+	}
+	other, _, err := autoTLS(dir, "192.0.2.10:8443", now.Add(80*24*time.Hour))
+	if err != nil || other.Leaf.VerifyHostname("192.0.2.10") != nil {
+		t.Fatalf("a new listen address must be covered: %v", err)
 	}
 }

@@ -38,7 +38,7 @@ func buildServer(t *testing.T) string {
 // startProcess starts a clmserver process on store and returns its URL.
 func startProcess(t *testing.T, bin, store string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-license", "race-license", "-data-dir", t.TempDir(), "-log-level", "error")
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-license", "race-license-0123456789", "-data-dir", t.TempDir(), "-log-level", "error")
 	cmd.Env = append(os.Environ(), "CLM_MASTER_KEY="+raceMasterKey)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -102,7 +102,7 @@ func TestMultiProcessRaces(t *testing.T) {
 			dsn := db.dsn(t)
 			a := startProcess(t, bin, db.name+":"+dsn)
 			b := startProcess(t, bin, db.name+":"+dsn)
-			raceAndAudit(t, db.name, []*client.Client{client.New(a, "race-license", nil), client.New(b, "race-license", nil)},
+			raceAndAudit(t, db.name, []*client.Client{client.New(a, "race-license-0123456789", nil), client.New(b, "race-license-0123456789", nil)},
 				func(ctx context.Context) (*gormstore.Store, error) { return db.open(ctx, dsn, nil) })
 		})
 	}

@@ -142,7 +142,7 @@ func spawn(bin, store string) (stop func(), url, license string, err error) {
 		os.RemoveAll(dir)
 		return nil, "", "", err
 	}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-license", "loadgen-license", "-data-dir", dir, "-log-level", "error")
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-license", "loadgen-license-0123456789", "-data-dir", dir, "-log-level", "error")
 	cmd.Env = append(os.Environ(), "CLM_MASTER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -161,7 +161,7 @@ func spawn(bin, store string) (stop func(), url, license string, err error) {
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "clmserver: serving the CLM v10 protocol at "); ok {
 			go io.Copy(io.Discard, stdout)
-			return stop, strings.TrimSuffix(strings.Fields(rest)[0], "/SWCLM/v10/"), "loadgen-license", nil
+			return stop, strings.TrimSuffix(strings.Fields(rest)[0], "/SWCLM/v10/"), "loadgen-license-0123456789", nil
 		}
 	}
 	stop()
