@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
-	"math/big"
 	"net"
 	"time"
 )
@@ -610,50 +609,4 @@ func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateReq
 		return nil, err
 	}
 	return &RevokeCertificateResult{Device: dev, KeyNumber: rec.KeyNumber, Serial: rec.Serial}, nil
-}
-
-// CRL implements Manager: a new CRL of the CA, listing its revoked and
-// superseded certificates with their reasons, under a CRL number that only
-// grows. A revocation committed before the call is on it.
-func (e *Engine) CRL(ctx context.Context, caName string) (*CRL, error) {
-	const op = "CRL"
-	ca := e.cas[caName]
-	if ca == nil {
-		return nil, errf(op, CodeCANameInvalid, "catype", nil)
-	}
-	n, err := e.store.NextNumber(ctx, SeqCRLNumber)
-	if err != nil {
-		return nil, e.storeErr(op, entityNone, err)
-	}
-	var entries []x509.RevocationListEntry
-	q := CredentialQuery{CA: caName, Kind: KindCertificate, States: []CredentialState{StateRevoked, StateSuperseded}, Limit: 1000}
-	for {
-		page, err := e.store.ListCredentials(ctx, q)
-		if err != nil {
-			return nil, e.storeErr(op, entityNone, err)
-		}
-		for _, r := range page {
-			sn, ok := new(big.Int).SetString(r.Serial, 16)
-			if !ok {
-				return nil, errf(op, CodeDBData, "", errors.New("a stored serial is not hex"))
-			}
-			entries = append(entries, x509.RevocationListEntry{SerialNumber: sn, RevocationTime: r.StateChangedAt, ReasonCode: r.Reason})
-		}
-		if len(page) < q.Limit {
-			break
-		}
-		q.After = page[len(page)-1].KeyNumber
-	}
-	now := e.now().UTC().Truncate(time.Second)
-	tmpl := &x509.RevocationList{
-		Number:                    big.NewInt(n),
-		ThisUpdate:                now,
-		NextUpdate:                now.Add(e.crlValidity),
-		RevokedCertificateEntries: entries,
-	}
-	der, err := ca.SignCRL(ctx, tmpl)
-	if err != nil {
-		return nil, errf(op, CodeCryptoFailed, "", err)
-	}
-	return &CRL{CA: caName, Number: n, DER: der, ThisUpdate: tmpl.ThisUpdate, NextUpdate: tmpl.NextUpdate}, nil
 }

@@ -225,6 +225,15 @@ type CredentialQuery struct {
 	Limit  int               // > 0
 }
 
+// CredentialStats summarises a set of credentials. Revocations and
+// supersessions are one-way and credentials are never removed, so the stats
+// of a CA's revoked and superseded certificates change with every change of
+// its CRL.
+type CredentialStats struct {
+	Count           int64
+	LastStateChange time.Time // zero when Count is 0
+}
+
 // SealedKind names a column that holds sealed values, for a re-seal pass.
 type SealedKind int
 
@@ -295,6 +304,11 @@ type Tx interface {
 	// (uppercase hex without leading zeros).
 	GetCredentialBySerial(ctx context.Context, ca, serial string) (*CredentialRecord, error)
 	ListCredentials(ctx context.Context, q CredentialQuery) ([]*CredentialRecord, error)
+	// CredentialStats summarises the credentials q selects (q.After and
+	// q.Limit are ignored): how many there are and the latest
+	// StateChangedAt among them. It is one cheap query: the engine asks it
+	// on every CRL request to tell whether the CRL it keeps is current.
+	CredentialStats(ctx context.Context, q CredentialQuery) (CredentialStats, error)
 	// TransitionCredential changes the state of a credential from t.From to
 	// t.To and records t.At, t.Reason and t.ReplacedBy, atomically: if the
 	// stored state is not t.From it changes nothing and returns ErrConflict.

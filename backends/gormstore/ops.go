@@ -211,7 +211,38 @@ func (o *ops) ListCredentials(ctx context.Context, q lifecycle.CredentialQuery) 
 	if q.Limit <= 0 {
 		return nil, errors.New("gormstore: ListCredentials: limit must be positive")
 	}
-	db := o.with(ctx).Where("key_number > ?", q.After)
+	db := o.credentialsWhere(ctx, q).Where("key_number > ?", q.After)
+	var rows []credentialRow
+	if err := db.Order("key_number").Limit(q.Limit).Find(&rows).Error; err != nil {
+		return nil, o.s.wrap(err)
+	}
+	out := make([]*lifecycle.CredentialRecord, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record()
+	}
+	return out, nil
+}
+
+func (o *ops) CredentialStats(ctx context.Context, q lifecycle.CredentialQuery) (lifecycle.CredentialStats, error) {
+	var row struct {
+		N    int64
+		Last int64
+	}
+	err := o.credentialsWhere(ctx, q).Model(&credentialRow{}).
+		Select("COUNT(*) AS n, COALESCE(MAX(state_changed_at), 0) AS last").Scan(&row).Error
+	if err != nil {
+		return lifecycle.CredentialStats{}, o.s.wrap(err)
+	}
+	st := lifecycle.CredentialStats{Count: row.N}
+	if row.N > 0 {
+		st.LastStateChange = fromMicros(row.Last)
+	}
+	return st, nil
+}
+
+// credentialsWhere applies the filters of q but its cursor and limit.
+func (o *ops) credentialsWhere(ctx context.Context, q lifecycle.CredentialQuery) *gorm.DB {
+	db := o.with(ctx)
 	if q.Tenant != "" {
 		db = db.Where("tenant = ?", q.Tenant)
 	}
@@ -228,15 +259,7 @@ func (o *ops) ListCredentials(ctx context.Context, q lifecycle.CredentialQuery) 
 		}
 		db = db.Where("state IN ?", st)
 	}
-	var rows []credentialRow
-	if err := db.Order("key_number").Limit(q.Limit).Find(&rows).Error; err != nil {
-		return nil, o.s.wrap(err)
-	}
-	out := make([]*lifecycle.CredentialRecord, len(rows))
-	for i := range rows {
-		out[i] = rows[i].record()
-	}
-	return out, nil
+	return db
 }
 
 func (o *ops) TransitionCredential(ctx context.Context, t lifecycle.Transition) error {

@@ -200,3 +200,59 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 	}
 	return c
 }
+
+// get sends an unauthenticated GET and returns the status and body.
+func (c *attacker) get(path string) (int, []byte) {
+	c.t.Helper()
+	resp, err := c.hc.Get(c.url + "/SWCLM/v10/" + path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// TestAttackCRLFlood: GET /CRL is unauthenticated. Flooding it must not
+// make the CA sign or draw CRL numbers (one CRL number for 300 requests),
+// and a revocation must still be on the next CRL at once.
+func TestAttackCRLFlood(t *testing.T) {
+	onEachStore(t, config{}, func(t *testing.T, api *attacker) {
+		number := func() int64 {
+			st, der := api.get("CRL?catype=ca1")
+			if st != 200 {
+				t.Fatalf("GET CRL: %d", st)
+			}
+			crl, err := x509.ParseRevocationList(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return crl.Number.Int64()
+		}
+		first := number()
+		for range 300 {
+			if n := number(); n != first {
+				t.Fatalf("an unchanged CRL was signed anew (number %d, then %d): every request costs a signature and a database write", first, n)
+			}
+		}
+		for range 50 {
+			if st, _ := api.get("SystemStatus"); st != 200 {
+				t.Fatalf("SystemStatus: %d", st)
+			}
+		}
+		keyID, key := api.psk("tenantA")
+		st, r := api.post("CredInfo", map[string]any{"mode": "create", "keyid": keyID, "key": key, "devicename": "d",
+			"certmode": "client", "catype": "ca1", "clientsubject": "/CN=d", "keyfilepath": "/k", "cafilepath": "/ca", "clientfilepath": "/c"})
+		if st != 201 {
+			t.Fatalf("issue: %d %v", st, r)
+		}
+		st, r = api.post("CredInfo", map[string]any{"mode": "revoke", "keyid": keyID, "key": key, "deviceid": r["deviceid"],
+			"devicename": "d", "devicekey": r["devicekey"], "keynumber": r["clientkeynumber"], "catype": "ca1"})
+		if st != 200 {
+			t.Fatalf("revoke: %d %v", st, r)
+		}
+		if n := number(); n <= first {
+			t.Fatalf("the CRL after a revocation must be a new one: number %d, before %d", n, first)
+		}
+	})
+}

@@ -174,7 +174,7 @@ func TestLicenseRules(t *testing.T) {
 		if printed != "" {
 			t.Fatal("a license from a file must not be generated or printed")
 		}
-		api := &attacker{t: t, url: url, license: "a-license-from-a-file-0123"}
+		api := &attacker{t: t, url: url, license: "a-license-from-a-file-0123", hc: http.DefaultClient}
 		api.psk("t1") // the license of the file opens IDInfo
 		api.license = "a-license-from-a-file-012"
 		if st, _ := api.post("IDInfo", map[string]any{"mode": "create", "tenantid": "t1", "alias": "a"}); st != 401 {

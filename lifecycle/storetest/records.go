@@ -32,6 +32,7 @@ func allCases() []testCase {
 		{"Credential/GetBySerial", testCredentialGetBySerial},
 		{"Credential/ListPaging", testCredentialList},
 		{"Credential/Transition", testCredentialTransition},
+		{"Credential/Stats", testCredentialStats},
 		{"Credential/ConcurrentTransitions", testCredentialConcurrentTransitions},
 		{"Binding/PutList", testBindingCreateList},
 		{"Sequence/StartsAtOneAndIncrements", testSequenceBasic},
@@ -486,6 +487,35 @@ func testCredentialTransition(e *env) {
 	}
 	tr.KeyNumber = 2
 	e.wantErr(s.TransitionCredential(e.ctx, tr), lifecycle.ErrNotFound, "a transition of a missing credential")
+}
+
+func testCredentialStats(e *env) {
+	s := e.store()
+	revoked := lifecycle.CredentialQuery{CA: "ca1", Kind: lifecycle.KindCertificate,
+		States: []lifecycle.CredentialState{lifecycle.StateRevoked, lifecycle.StateSuperseded}}
+	st, err := s.CredentialStats(e.ctx, revoked)
+	e.must(err, "CredentialStats")
+	if st.Count != 0 || !st.LastStateChange.IsZero() {
+		e.t.Fatalf("CredentialStats of nothing must be zero, got %+v", st)
+	}
+	for n := int64(1); n <= 4; n++ {
+		e.must(s.CreateCredential(e.ctx, cert(n, "t1", "ca1", fmt.Sprintf("%X", n))), "CreateCredential")
+	}
+	e.must(s.CreateCredential(e.ctx, cert(5, "t1", "ca2", "5")), "CreateCredential")
+	at := t0.Add(time.Hour)
+	e.must(s.TransitionCredential(e.ctx, lifecycle.Transition{KeyNumber: 1, From: lifecycle.StateValid, To: lifecycle.StateRevoked, At: at}), "TransitionCredential")
+	e.must(s.TransitionCredential(e.ctx, lifecycle.Transition{KeyNumber: 2, From: lifecycle.StateValid, To: lifecycle.StateSuperseded, At: at.Add(time.Minute)}), "TransitionCredential")
+	e.must(s.TransitionCredential(e.ctx, lifecycle.Transition{KeyNumber: 5, From: lifecycle.StateValid, To: lifecycle.StateRevoked, At: at.Add(time.Hour)}), "TransitionCredential")
+	st, err = s.CredentialStats(e.ctx, revoked)
+	e.must(err, "CredentialStats")
+	if st.Count != 2 || !sameTime(st.LastStateChange, at.Add(time.Minute)) {
+		e.t.Fatalf("CredentialStats must count what the query selects (2 in ca1) and give its latest state change (%v), got %+v", at.Add(time.Minute), st)
+	}
+	all, err := s.CredentialStats(e.ctx, lifecycle.CredentialQuery{Tenant: "t1", After: 3, Limit: 1})
+	e.must(err, "CredentialStats")
+	if all.Count != 5 {
+		e.t.Fatalf("CredentialStats must ignore After and Limit: got %d of 5", all.Count)
+	}
 }
 
 func testBindingCreateList(e *env) {
