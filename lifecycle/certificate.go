@@ -302,27 +302,29 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	if err != nil {
 		return nil, err
 	}
+	// Nothing expensive before every check that can fail without it.
+	if err := e.precheckDevice(ctx, op, caller.Tenant, d); err != nil {
+		return nil, err
+	}
 	ca := e.cas[req.CA]
-	var leaf *newLeaf
-	if ca != nil {
-		raw, err := asn1.Marshal(sub.RDNSequence())
-		if err != nil {
-			return nil, errf(op, CodeCryptoFailed, "", err)
-		}
-		dns, addrs := sub.SANs()
-		ips := make([]net.IP, len(addrs))
-		for i, a := range addrs {
-			ips[i] = a.AsSlice()
-		}
-		if leaf, err = e.issueLeaf(ctx, op, ca, caller.Tenant, kt, raw, sub.String(), dns, ips); err != nil {
-			return nil, err
-		}
+	if ca == nil {
+		return nil, errf(op, CodeCANameInvalid, "catype", nil)
+	}
+	raw, err := asn1.Marshal(sub.RDNSequence())
+	if err != nil {
+		return nil, errf(op, CodeCryptoFailed, "", err)
+	}
+	dns, addrs := sub.SANs()
+	ips := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		ips[i] = a.AsSlice()
+	}
+	leaf, err := e.issueLeaf(ctx, op, ca, caller.Tenant, kt, raw, sub.String(), dns, ips)
+	if err != nil {
+		return nil, err
 	}
 	var replayed *CredentialRecord
 	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
-		if ca == nil {
-			return errf(op, CodeCANameInvalid, "catype", nil)
-		}
 		if d.ID != "" {
 			var err error
 			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *CredentialRecord) bool {
@@ -447,46 +449,46 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 	}
 	newPath := cmp.Or(req.NewPath, req.Path)
 	ca := e.cas[req.CA]
+	now := e.now()
 
-	// The successor is made before the transaction, from a first, unchecked
-	// read of the old certificate; the transaction checks everything again.
+	// The successor is made before the transaction (which may run more
+	// than once), but only after the checks that can fail without it have
+	// passed on a first read; the transaction checks everything again.
 	var leaf *newLeaf
-	if ca != nil && adopt.zero() {
-		if old, err := e.lookupCert(ctx, e.store, op, caller.Tenant, req.CA, ref, CodeCertNotFound, ""); err == nil {
-			if oc, err := x509.ParseCertificate(old.Certificate); err == nil {
-				kt := CertKeyType(old.KeyType)
-				if !kt.Valid() {
-					kt = e.certKeyType
-				}
-				if leaf, err = e.issueLeaf(ctx, op, ca, caller.Tenant, kt, oc.RawSubject, old.Subject, oc.DNSNames, oc.IPAddresses); err != nil {
-					return nil, err
-				}
-			}
+	if adopt.zero() {
+		if err := e.precheckDevice(ctx, op, caller.Tenant, d); err != nil {
+			return nil, err
+		}
+		if ca == nil {
+			return nil, errf(op, CodeCANameInvalid, "catype", nil)
+		}
+		old, err := e.renewable(ctx, e.store, op, caller.Tenant, d.ID, req.CA, ref, req.Path, now)
+		if err != nil {
+			return nil, err
+		}
+		oc, err := x509.ParseCertificate(old.Certificate)
+		if err != nil {
+			return nil, errf(op, CodeDBData, "", err)
+		}
+		kt := CertKeyType(old.KeyType)
+		if !kt.Valid() {
+			kt = e.certKeyType
+		}
+		if leaf, err = e.issueLeaf(ctx, op, ca, caller.Tenant, kt, oc.RawSubject, old.Subject, oc.DNSNames, oc.IPAddresses); err != nil {
+			return nil, err
 		}
 	}
 	var (
 		result *CredentialRecord
 	)
-	now := e.now()
 	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		var err error
 		if ca == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
-		old, err := e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, ref, CodeCertNotFound, "keynumber")
+		old, err := e.renewable(ctx, tx, op, caller.Tenant, dev.Device.ID, req.CA, ref, req.Path, now)
 		if err != nil {
 			return err
-		}
-		if err := e.checkCertBound(ctx, tx, op, caller.Tenant, dev.Device.ID, old.KeyNumber, req.Path, true); err != nil {
-			return err
-		}
-		switch {
-		case old.State != StateValid:
-			return errf(op, CodeCertRevoked, "keynumber", nil)
-		case now.Before(old.NotBefore):
-			return errf(op, CodeCertNotValid, "keynumber", nil)
-		case !now.Before(old.NotAfter):
-			return errf(op, CodeCertExpired, "keynumber", nil)
 		}
 		if !adopt.zero() {
 			n, err := e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, adopt, CodeCertNotFound, "newkeynumber")
@@ -536,6 +538,28 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		return nil, err
 	}
 	return &CertificateResult{Device: dev, Certificate: enc, PrivateKey: pk}, nil
+}
+
+// renewable reads the certificate a renewal names and checks it: 1301
+// absent, 1303 not bound to the device, 1309 not bound at path, 1306
+// revoked or superseded, 1304 not yet valid, 1305 expired.
+func (e *Engine) renewable(ctx context.Context, tx Tx, op, tenant, deviceID, ca string, ref CertificateRef, path string, now time.Time) (*CredentialRecord, error) {
+	old, err := e.lookupCert(ctx, tx, op, tenant, ca, ref, CodeCertNotFound, "keynumber")
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkCertBound(ctx, tx, op, tenant, deviceID, old.KeyNumber, path, true); err != nil {
+		return nil, err
+	}
+	switch {
+	case old.State != StateValid:
+		return nil, errf(op, CodeCertRevoked, "keynumber", nil)
+	case now.Before(old.NotBefore):
+		return nil, errf(op, CodeCertNotValid, "keynumber", nil)
+	case !now.Before(old.NotAfter):
+		return nil, errf(op, CodeCertExpired, "keynumber", nil)
+	}
+	return old, nil
 }
 
 // checkCertBound answers 1303 when the device holds no binding of the

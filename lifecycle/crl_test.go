@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"sync"
 	"sync/atomic"
@@ -12,10 +13,15 @@ import (
 	"github.com/credlife/clm/lifecycle"
 )
 
-// countingCA counts the CRLs a CA signs.
+// countingCA counts the certificates and CRLs a CA signs.
 type countingCA struct {
 	lifecycle.CA
-	crls atomic.Int64
+	certs, crls atomic.Int64
+}
+
+func (c *countingCA) Sign(ctx context.Context, t *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
+	c.certs.Add(1)
+	return c.CA.Sign(ctx, t, pub)
 }
 
 func (c *countingCA) SignCRL(ctx context.Context, t *x509.RevocationList) ([]byte, error) {
@@ -129,5 +135,83 @@ func TestStatusDoesNotSignPerCall(t *testing.T) {
 	clk.add(11 * time.Second)
 	if err := m.Status(ctx); err != nil || counted.crls.Load() != 2 {
 		t.Fatalf("after 10 s Status must prove again that the CA signs: %d signatures, %v", counted.crls.Load(), err)
+	}
+}
+
+// TestNothingExpensiveBeforeChecks: a certificate request or a renewal that
+// fails a check that needs no key (the device, the CA, the certificate's
+// binding and state) answers before a key is generated or signed.
+func TestNothingExpensiveBeforeChecks(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	k := keys(t, 1, 1)
+	local, err := ca.Open(ctx, s, k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingCA{CA: local}
+	m := newEngine(t, s, &lifecycle.Options{Keys: k, CAs: []lifecycle.CA{counted}})
+	f := &certFixture{t: t, m: m}
+	p, _ := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
+	f.creds = lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}
+	enroll := func(name string) lifecycle.DeviceRequest {
+		d, err := m.EnrollDevice(ctx, lifecycle.EnrollDeviceRequest{PSK: f.creds, Device: lifecycle.DeviceRequest{Name: name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lifecycle.DeviceRequest{ID: d.Device.ID, Name: name, Key: d.Key}
+	}
+	f.dev = enroll("gw")
+	other := enroll("other")
+	disabled := enroll("off")
+	if err := m.SetDeviceStatus(ctx, "t", disabled.ID, lifecycle.DeviceDisabled); err != nil {
+		t.Fatal(err)
+	}
+	held := f.issue(lifecycle.IssueCertificateRequest{Subject: "/CN=held", Path: "/held"})
+	revoked := f.issue(lifecycle.IssueCertificateRequest{Subject: "/CN=gone", Path: "/gone"})
+	if _, err := m.RevokeCertificate(ctx, lifecycle.RevokeCertificateRequest{PSK: f.creds, Device: f.dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: revoked.Certificate.KeyNumber}}); err != nil {
+		t.Fatal(err)
+	}
+	wrongKey := f.dev
+	wrongKey.Key = "not-the-device-key"
+	wrongName := f.dev
+	wrongName.Name = "someone-else"
+	issue := func(dev lifecycle.DeviceRequest, caName string) error {
+		_, err := m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: f.creds, Device: dev, CA: caName, Subject: "/CN=x",
+			KeyPath: "/k", Path: "/x", CAPath: "/ca"})
+		return err
+	}
+	renew := func(dev lifecycle.DeviceRequest, kn int64, path string) error {
+		_, err := m.RenewCertificate(ctx, lifecycle.RenewCertificateRequest{PSK: f.creds, Device: dev, CA: "ca1",
+			Ref: lifecycle.CertificateRef{KeyNumber: kn}, Passphrase: "p", Path: path})
+		return err
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want lifecycle.Code
+	}{
+		{"IssueUnknownDevice", func() error { return issue(lifecycle.DeviceRequest{ID: "nosuchdevice", Name: "gw"}, "ca1") }, lifecycle.CodeDeviceNotFound},
+		{"IssueWrongDeviceKey", func() error { return issue(wrongKey, "ca1") }, lifecycle.CodeDeviceKeyMismatch},
+		{"IssueWrongDeviceName", func() error { return issue(wrongName, "ca1") }, lifecycle.CodeDeviceMismatch},
+		{"IssueDisabledDevice", func() error { return issue(disabled, "ca1") }, lifecycle.CodeDeviceNotActive},
+		{"IssueTakenName", func() error { return issue(lifecycle.DeviceRequest{Name: "gw"}, "ca1") }, lifecycle.CodeDeviceNameExists},
+		{"IssueUnknownCA", func() error { return issue(f.dev, "ca9") }, lifecycle.CodeCANameInvalid},
+		{"RenewWrongDeviceKey", func() error { return renew(wrongKey, held.Certificate.KeyNumber, "/held") }, lifecycle.CodeDeviceKeyMismatch},
+		{"RenewUnknownCertificate", func() error { return renew(f.dev, 99999, "/held") }, lifecycle.CodeCertNotFound},
+		{"RenewNotBound", func() error { return renew(other, held.Certificate.KeyNumber, "/held") }, lifecycle.CodeCertNotBound},
+		{"RenewWrongPath", func() error { return renew(f.dev, held.Certificate.KeyNumber, "/elsewhere") }, lifecycle.CodeCertPathNotFound},
+		{"RenewRevoked", func() error { return renew(f.dev, revoked.Certificate.KeyNumber, "/gone") }, lifecycle.CodeCertRevoked},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := counted.certs.Load()
+			err := tc.call()
+			if lifecycle.CodeOf(err) != tc.want {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if n := counted.certs.Load() - before; n != 0 {
+				t.Fatalf("a request failing with %v had %d certificate(s) signed first", tc.want, n)
+			}
+		})
 	}
 }

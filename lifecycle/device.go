@@ -160,32 +160,9 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 		return &DeviceResult{Device: deviceOf(r), Key: Secret(key)}, nil
 	}
 
-	r, err := tx.GetDevice(ctx, tenant, d.ID)
+	r, err := e.knownDevice(ctx, tx, op, tenant, d)
 	if err != nil {
-		return nil, e.storeErr(op, entityDevice, err)
-	}
-	if r.Tenant != tenant || r.ID != d.ID {
-		// The store compares byte for byte (storetest checks it); this is
-		// the engine's own guard against one that does not.
-		return nil, errf(op, CodeDeviceNotFound, "deviceid", nil)
-	}
-	if d.Name != "" && d.Name != r.Name {
-		return nil, errf(op, CodeDeviceMismatch, "devicename", nil)
-	}
-	if d.Key != "" {
-		ok, err := e.sealer.VerifyMAC(ctx, r.KeyHash, []byte(d.Key), deviceKeyAD(r.Tenant, r.ID))
-		if err != nil {
-			return nil, errf(op, CodeDecrypt, "", err)
-		}
-		if !ok {
-			return nil, errf(op, CodeDeviceKeyMismatch, "devicekey", nil)
-		}
-	}
-	if r.Status != DeviceActive {
-		return nil, errf(op, CodeDeviceNotActive, "", nil)
-	}
-	if !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
-		return nil, errf(op, CodeDeviceExpired, "", nil)
+		return nil, err
 	}
 	changed := false
 	if d.IPAddress != "" && d.IPAddress != r.IPAddress {
@@ -214,6 +191,63 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 		}
 	}
 	return &DeviceResult{Device: deviceOf(r)}, nil
+}
+
+// knownDevice reads the device a request names by ID and checks it (spec
+// §5): 1706 unknown, 1701 name mismatch, 1703 key mismatch, 1704 disabled,
+// 1705 expired.
+func (e *Engine) knownDevice(ctx context.Context, tx Tx, op, tenant string, d DeviceRequest) (*DeviceRecord, error) {
+	r, err := tx.GetDevice(ctx, tenant, d.ID)
+	if err != nil {
+		return nil, e.storeErr(op, entityDevice, err)
+	}
+	if r.Tenant != tenant || r.ID != d.ID {
+		// The store compares byte for byte (storetest checks it); this is
+		// the engine's own guard against one that does not.
+		return nil, errf(op, CodeDeviceNotFound, "deviceid", nil)
+	}
+	if d.Name != "" && d.Name != r.Name {
+		return nil, errf(op, CodeDeviceMismatch, "devicename", nil)
+	}
+	if d.Key != "" {
+		ok, err := e.sealer.VerifyMAC(ctx, r.KeyHash, []byte(d.Key), deviceKeyAD(r.Tenant, r.ID))
+		if err != nil {
+			return nil, errf(op, CodeDecrypt, "", err)
+		}
+		if !ok {
+			return nil, errf(op, CodeDeviceKeyMismatch, "devicekey", nil)
+		}
+	}
+	if r.Status != DeviceActive {
+		return nil, errf(op, CodeDeviceNotActive, "", nil)
+	}
+	if !r.ExpiresAt.IsZero() && !e.now().Before(r.ExpiresAt) {
+		return nil, errf(op, CodeDeviceExpired, "", nil)
+	}
+	return r, nil
+}
+
+// precheckDevice runs the checks of resolveDevice that can fail, outside a
+// transaction and changing nothing, so that a request about to fail them
+// does no expensive work (a key, a signature) first: an unknown, mismatched,
+// disabled or expired device, or a registration under a taken name. The
+// transaction checks again.
+func (e *Engine) precheckDevice(ctx context.Context, op, tenant string, d DeviceRequest) error {
+	if d.ID != "" {
+		_, err := e.knownDevice(ctx, e.store, op, tenant, d)
+		return err
+	}
+	if d.Name == "" {
+		return nil
+	}
+	switch _, err := e.store.GetDeviceByName(ctx, tenant, d.Name); {
+	case err == nil:
+		return errf(op, CodeDeviceNameExists, "devicename", nil)
+	case errors.Is(err, ErrNotFound):
+		return nil
+	default:
+		return e.storeErr(op, entityDevice, err)
+	}
 }
 
 func deviceOf(r *DeviceRecord) *Device {
