@@ -53,6 +53,13 @@ type Options struct {
 	// License is the installation's license key, the password of the HTTP
 	// Basic authentication (user "secureware-clm").
 	License lifecycle.Secret
+	// AdminLicense, when set, is a second license that alone may issue
+	// PSKs and read them (IDInfo create and GET, which answer PSK
+	// passwords); License is then refused there (401). AdminLicense is
+	// accepted wherever License is. Without it, every holder of License
+	// (every v10 client) may list every tenant's PSK passwords, as in the
+	// protocol.
+	AdminLicense lifecycle.Secret
 	// Prefix is the path the protocol is served under; "/SWCLM/v10/" when "".
 	Prefix string
 	// Logger receives one line per request; nothing is logged when nil.
@@ -76,6 +83,7 @@ type Handler struct {
 	m       lifecycle.Manager
 	prefix  string
 	license [32]byte // SHA-256 of the license, compared in constant time
+	admin   [32]byte // SHA-256 of the admin license; zero when none
 	user    [32]byte
 	log     *slog.Logger
 	limit   int64
@@ -112,6 +120,7 @@ func New(m lifecycle.Manager, opts *Options) *Handler {
 		m:       m,
 		prefix:  o.Prefix,
 		license: sha256.Sum256([]byte(o.License)),
+		admin:   adminHash(o.AdminLicense),
 		user:    sha256.Sum256([]byte(wire.LicenseUser)),
 		log:     o.Logger,
 		limit:   o.MaxBodyBytes,
@@ -186,6 +195,7 @@ type exchange struct {
 	mode   string
 	status int
 	code   lifecycle.Code
+	admin  bool // authenticated with the admin license
 }
 
 func (x *exchange) json(status int, v any) {
@@ -254,10 +264,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.failCode(lifecycle.CodeMalformed, http.StatusMethodNotAllowed)
 		return
 	}
-	if rt.auth && !h.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="SWCLM"`)
-		x.failCode(lifecycle.CodePasswordMismatch, http.StatusUnauthorized)
-		return
+	if rt.auth {
+		ok, admin := h.authorized(r)
+		if !ok {
+			h.unauthorized(x)
+			return
+		}
+		x.admin = admin
 	}
 	addr := clientAddr(r)
 	if h.byAddr != nil && r.Method == http.MethodPost && h.byAddr.Locked(addr, time.Now()) {
@@ -281,13 +294,40 @@ func clientAddr(r *http.Request) string {
 }
 
 // authorized checks the license key in constant time (both the user and
-// the password are hashed first, so their lengths do not show).
-func (h *Handler) authorized(r *http.Request) bool {
-	user, pass, ok := r.BasicAuth()
+// the password are hashed first, so their lengths do not show), and tells
+// whether it was the admin license.
+func (h *Handler) authorized(r *http.Request) (ok, admin bool) {
+	user, pass, basic := r.BasicAuth()
 	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
 	userOK := subtle.ConstantTimeCompare(u[:], h.user[:])
 	passOK := subtle.ConstantTimeCompare(p[:], h.license[:])
-	return ok && userOK&passOK == 1
+	adminOK := 0
+	if h.admin != ([32]byte{}) {
+		adminOK = subtle.ConstantTimeCompare(p[:], h.admin[:])
+	}
+	return basic && userOK&(passOK|adminOK) == 1, basic && userOK&adminOK == 1
+}
+
+// requireAdmin answers 401, when an admin license is set and the request
+// did not carry it, and reports whether it did so.
+func (h *Handler) requireAdmin(x *exchange) bool {
+	if h.admin == ([32]byte{}) || x.admin {
+		return false
+	}
+	h.unauthorized(x)
+	return true
+}
+
+func (h *Handler) unauthorized(x *exchange) {
+	x.w.Header().Set("WWW-Authenticate", `Basic realm="SWCLM"`)
+	x.failCode(lifecycle.CodePasswordMismatch, http.StatusUnauthorized)
+}
+
+func adminHash(s lifecycle.Secret) (h [32]byte) {
+	if s != "" {
+		h = sha256.Sum256([]byte(s))
+	}
+	return h
 }
 
 // readBody decodes a POST body and its mode; it answers the request

@@ -192,6 +192,7 @@ func TestConstantTimeSites(t *testing.T) {
 	want := []string{
 		"httpadapter/adapter.go: subtle.ConstantTimeCompare (license user)",
 		"httpadapter/adapter.go: subtle.ConstantTimeCompare (license key)",
+		"httpadapter/adapter.go: subtle.ConstantTimeCompare (admin license key)",
 		"lifecycle/key.go: subtle.ConstantTimeCompare (commonkey on delete)",
 		"lifecycle/psk.go: subtle.ConstantTimeCompare (PSK password)",
 		"lifecycle/seal.go: hmac.Equal (device key hash)",

@@ -17,6 +17,9 @@ func pskInfo(p *lifecycle.PSK) wire.PSKInfo {
 func (h *Handler) idInfo(x *exchange) {
 	ctx := x.r.Context()
 	if x.r.Method == http.MethodGet {
+		if h.requireAdmin(x) {
+			return
+		}
 		h.idInfoGet(x)
 		return
 	}
@@ -26,6 +29,9 @@ func (h *Handler) idInfo(x *exchange) {
 	}
 	switch x.mode {
 	case "create":
+		if h.requireAdmin(x) {
+			return
+		}
 		b.require(fTenant, fAlias)
 		req := lifecycle.IssuePSKRequest{Tenant: b.str(fTenant...), Alias: b.str(fAlias...)}
 		if err := b.err("IssuePSK"); err != nil {

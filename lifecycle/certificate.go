@@ -8,6 +8,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -289,6 +290,9 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	c.require("cafilepath", req.CAPath != "" || f != FormatPEM)
 	c.require("passphrase", req.Passphrase != "" || f != FormatP12)
 	sub := c.subject("clientsubject", req.Subject)
+	if sub != nil && !e.wildcards {
+		c.format("clientsubject", !strings.Contains(sub.CommonName(), "*"), "a wildcard (*) in the CN is refused")
+	}
 	kt := CertKeyType(req.KeyType)
 	if kt == "" {
 		kt = e.certKeyType
@@ -396,6 +400,9 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 		if rec, err = e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, ref, CodeCertNotFound, "keynumber"); err != nil {
 			return err
 		}
+		if err := e.isolated(ctx, tx, op, caller.Tenant, dev.Device.ID, rec.KeyNumber, CodeCertNotFound, "keynumber"); err != nil {
+			return err
+		}
 		switch {
 		case rec.State != StateValid:
 			return errf(op, CodeCertRevoked, "keynumber", nil)
@@ -492,6 +499,9 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		}
 		if !adopt.zero() {
 			n, err := e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, adopt, CodeCertNotFound, "newkeynumber")
+			if err == nil {
+				err = e.isolated(ctx, tx, op, caller.Tenant, dev.Device.ID, n.KeyNumber, CodeCertNotFound, "newkeynumber")
+			}
 			switch {
 			case err != nil:
 				return err
@@ -548,6 +558,9 @@ func (e *Engine) renewable(ctx context.Context, tx Tx, op, tenant, deviceID, ca 
 	if err != nil {
 		return nil, err
 	}
+	if err := e.isolated(ctx, tx, op, tenant, deviceID, old.KeyNumber, CodeCertNotFound, "keynumber"); err != nil {
+		return nil, err
+	}
 	if err := e.checkCertBound(ctx, tx, op, tenant, deviceID, old.KeyNumber, path, true); err != nil {
 		return nil, err
 	}
@@ -560,6 +573,23 @@ func (e *Engine) renewable(ctx context.Context, tx Tx, op, tenant, deviceID, ca 
 		return nil, errf(op, CodeCertExpired, "keynumber", nil)
 	}
 	return old, nil
+}
+
+// isolated answers notFound, with DeviceIsolation, when the device holds
+// no binding of credential kn: under isolation a credential of another
+// device does not exist for this one.
+func (e *Engine) isolated(ctx context.Context, tx Tx, op, tenant, deviceID string, kn int64, notFound Code, field string) error {
+	if !e.isolation {
+		return nil
+	}
+	bs, err := tx.ListBindings(ctx, tenant, deviceID, kn)
+	if err != nil {
+		return err
+	}
+	if len(bs) == 0 {
+		return errf(op, notFound, field, nil)
+	}
+	return nil
 }
 
 // checkCertBound answers 1303 when the device holds no binding of the
@@ -619,6 +649,9 @@ func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateReq
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
 		if rec, err = e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, ref, CodeCertNotFound, "keynumber"); err != nil {
+			return err
+		}
+		if err := e.isolated(ctx, tx, op, caller.Tenant, dev.Device.ID, rec.KeyNumber, CodeCertNotFound, "keynumber"); err != nil {
 			return err
 		}
 		if err := e.checkCertBound(ctx, tx, op, caller.Tenant, dev.Device.ID, rec.KeyNumber, req.Path, false); err != nil {

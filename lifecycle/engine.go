@@ -71,6 +71,20 @@ type Options struct {
 	// names a device ID (spec §2.4); when false it is checked only if given.
 	RequireDeviceKey bool
 
+	// DeviceIsolation confines a device to the credentials already bound
+	// to it: a get, renewal, revocation, rotation or deletion of a
+	// certificate or key (and the adoption of one) that the device does not
+	// hold answers as if it did not exist (CodeCertNotFound,
+	// CodeKeyNotFound, CodeNewKeyNotFound). Off by default, as in the
+	// protocol, where any device of a tenant may get any credential of the
+	// tenant.
+	DeviceIsolation bool
+
+	// AllowWildcards lets a certificate's subject carry a wildcard ("*")
+	// in its CN, and so in its subjectAltName; refused (CodeMalformed) by
+	// default.
+	AllowWildcards bool
+
 	// CAs are the certificate authorities that issue certificates, each
 	// under its Name (the protocol's catype; "CA" is reserved for CA
 	// certificates themselves). The first is the default, whose certificate
@@ -152,6 +166,8 @@ type Engine struct {
 	keyValidity    time.Duration
 	deviceValidity time.Duration
 	requireDevKey  bool
+	isolation      bool
+	wildcards      bool
 	pageSize       int
 	maxPageSize    int
 
@@ -197,6 +213,8 @@ func New(store Store, opts *Options) (*Engine, error) {
 		keyValidity:    o.KeyValidity,
 		deviceValidity: o.DeviceValidity,
 		requireDevKey:  o.RequireDeviceKey,
+		isolation:      o.DeviceIsolation,
+		wildcards:      o.AllowWildcards,
 		pageSize:       o.PageSize,
 		maxPageSize:    o.MaxPageSize,
 	}

@@ -163,6 +163,9 @@ func (e *Engine) boundValidKey(ctx context.Context, tx Tx, op, tenant, deviceID 
 	if err != nil {
 		return nil, err
 	}
+	if err := e.isolated(ctx, tx, op, tenant, deviceID, r.KeyNumber, CodeKeyNotFound, "keynumber"); err != nil {
+		return nil, err
+	}
 	if err := e.checkBound(ctx, tx, op, tenant, deviceID, r.KeyNumber, path, CodeKeyNotBound); err != nil {
 		return nil, err
 	}
@@ -212,6 +215,9 @@ func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (res *KeyResult,
 	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		var err error
 		if rec, err = e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber"); err != nil {
+			return err
+		}
+		if err := e.isolated(ctx, tx, op, caller.Tenant, dev.Device.ID, rec.KeyNumber, CodeKeyNotFound, "keynumber"); err != nil {
 			return err
 		}
 		if rec.State != StateValid {
@@ -288,6 +294,9 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 		}
 		if req.NewKeyNumber != 0 {
 			adopted, err := e.lookupKey(ctx, tx, op, caller.Tenant, req.NewKeyNumber, CodeNewKeyNotFound, "newkeynumber")
+			if err == nil {
+				err = e.isolated(ctx, tx, op, caller.Tenant, dev.Device.ID, adopted.KeyNumber, CodeNewKeyNotFound, "newkeynumber")
+			}
 			switch {
 			case err != nil:
 				return err

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -55,6 +56,7 @@ type attacker struct {
 	license string
 	trust   string       // with -tls-auto: the file the server tells clients to trust
 	hc      *http.Client // trusting it
+	admin   string       // the admin license, with -admin-license-file
 }
 
 // newAttacker starts the server with c and returns a client of it, with
@@ -82,9 +84,15 @@ func newAttacker(t *testing.T, c config) *attacker {
 // post sends a JSON body and returns the status and the decoded answer.
 func (c *attacker) post(path string, body map[string]any) (int, map[string]any) {
 	c.t.Helper()
+	return c.postAs(c.license, path, body)
+}
+
+// postAs is post with another license.
+func (c *attacker) postAs(license, path string, body map[string]any) (int, map[string]any) {
+	c.t.Helper()
 	j, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", c.url+"/SWCLM/v10/"+path, bytes.NewReader(j))
-	req.SetBasicAuth("secureware-clm", c.license)
+	req.SetBasicAuth("secureware-clm", license)
 	return c.do(req)
 }
 
@@ -104,7 +112,7 @@ func (c *attacker) do(req *http.Request) (int, map[string]any) {
 // psk issues a PSK of tenant.
 func (c *attacker) psk(tenant string) (keyid, key string) {
 	c.t.Helper()
-	st, r := c.post("IDInfo", map[string]any{"mode": "create", "tenantid": tenant, "alias": "a"})
+	st, r := c.postAs(cmp.Or(c.admin, c.license), "IDInfo", map[string]any{"mode": "create", "tenantid": tenant, "alias": "a"})
 	if st != 201 {
 		c.t.Fatalf("IDInfo create %q: %d %v", tenant, st, r)
 	}
@@ -254,5 +262,131 @@ func TestAttackCRLFlood(t *testing.T) {
 		if n := number(); n <= first {
 			t.Fatalf("the CRL after a revocation must be a new one: number %d, before %d", n, first)
 		}
+	})
+}
+
+// twoDevices registers two devices of one tenant (one PSK, shared as the
+// protocol shares it), each with a symmetric key and a certificate.
+type fleet struct {
+	keyID, key string
+	dev        [2]map[string]any // deviceid, devicename, devicekey
+	keyNumber  [2]string
+	certNumber [2]string
+}
+
+func twoDevices(t *testing.T, api *attacker) *fleet {
+	f := &fleet{}
+	f.keyID, f.key = api.psk("tenantA")
+	for i, name := range []string{"dev-a", "dev-b"} {
+		st, r := api.post("KeyInfo", map[string]any{"mode": "create", "keyid": f.keyID, "key": f.key, "devicename": name,
+			"alias": "k", "keytype": "AES", "keyfilepath": "/k", "commonkeyfilepath": "/c"})
+		if st != 201 {
+			t.Fatalf("key of %s: %d %v", name, st, r)
+		}
+		f.dev[i] = map[string]any{"deviceid": r["deviceid"], "devicename": name, "devicekey": r["devicekey"]}
+		f.keyNumber[i] = r["keynumber"].(string)
+		st, r = api.post("CredInfo", f.body(i, map[string]any{"mode": "create", "certmode": "client", "catype": "ca1",
+			"clientsubject": "/CN=" + name, "keyfilepath": "/k", "cafilepath": "/ca", "clientfilepath": "/cert"}))
+		if st != 201 {
+			t.Fatalf("certificate of %s: %d %v", name, st, r)
+		}
+		f.certNumber[i] = r["clientkeynumber"].(string)
+	}
+	return f
+}
+
+// body is a request of device i: its PSK and device fields, and fields.
+func (f *fleet) body(i int, fields map[string]any) map[string]any {
+	b := map[string]any{"keyid": f.keyID, "key": f.key}
+	for k, v := range f.dev[i] {
+		b[k] = v
+	}
+	for k, v := range fields {
+		b[k] = v
+	}
+	return b
+}
+
+// TestStrictModes: what the options of the Security model change, against
+// the protocol's behaviour, which stays the default.
+func TestStrictModes(t *testing.T) {
+	t.Run("Default", func(t *testing.T) {
+		onEachStore(t, config{}, func(t *testing.T, api *attacker) {
+			f := twoDevices(t, api)
+			// The protocol: any device of a tenant may get any credential of it.
+			if st, r := api.post("KeyInfo", f.body(1, map[string]any{"mode": "get", "keynumber": f.keyNumber[0], "filepath": "/stolen"})); st != 200 {
+				t.Fatalf("by default device b may get device a's key: %d %v", st, r)
+			}
+			if st, _ := api.get("IDInfo?tenantid=tenantA"); st != 401 {
+				t.Fatalf("GET IDInfo without the license: %d, want 401", st)
+			}
+			req, _ := http.NewRequest("GET", api.url+"/SWCLM/v10/IDInfo?tenantid=tenantA", nil)
+			req.SetBasicAuth("secureware-clm", api.license)
+			if st, r := api.do(req); st != 200 || r["keyinfo"] == nil {
+				t.Fatalf("by default the license lists PSKs: %d %v", st, r)
+			}
+			// Wildcards are refused by default.
+			st, r := api.post("CredInfo", f.body(0, map[string]any{"mode": "create", "certmode": "client", "catype": "ca1",
+				"clientsubject": "/CN=*.example.com", "keyfilepath": "/k", "cafilepath": "/ca", "clientfilepath": "/w"}))
+			if st != 400 || code(r) != 1103 {
+				t.Fatalf("a wildcard CN: %d %v, want 400/1103", st, r)
+			}
+		})
+	})
+	adminFile := filepath.Join(t.TempDir(), "admin")
+	if err := os.WriteFile(adminFile, []byte("the-admin-license-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	strict := config{requireDeviceKey: true, deviceIsolation: true, adminLicenseFile: adminFile}
+	t.Run("Strict", func(t *testing.T) {
+		onEachStore(t, strict, func(t *testing.T, api *attacker) {
+			// -admin-license-file: the device license neither issues nor reads PSKs.
+			if st, r := api.post("IDInfo", map[string]any{"mode": "create", "tenantid": "tenantA", "alias": "a"}); st != 401 || code(r) != 1201 {
+				t.Fatalf("IDInfo create with the device license: %d %v, want 401/1201", st, r)
+			}
+			req, _ := http.NewRequest("GET", api.url+"/SWCLM/v10/IDInfo?tenantid=tenantA", nil)
+			req.SetBasicAuth("secureware-clm", api.license)
+			if st, _ := api.do(req); st != 401 {
+				t.Fatalf("GET IDInfo with the device license: %d, want 401", st)
+			}
+			api.admin = "the-admin-license-0123456789"
+			f := twoDevices(t, api)
+			req.SetBasicAuth("secureware-clm", api.admin)
+			if st, r := api.do(req); st != 200 || r["keyinfo"] == nil {
+				t.Fatalf("GET IDInfo with the admin license: %d %v", st, r)
+			}
+			// -require-device-key
+			noKey := f.body(0, map[string]any{"mode": "get", "keynumber": f.keyNumber[0], "filepath": "/k2"})
+			delete(noKey, "devicekey")
+			if st, r := api.post("KeyInfo", noKey); st != 400 || code(r) != 1102 {
+				t.Fatalf("a request naming a deviceid without its devicekey: %d %v, want 400/1102", st, r)
+			}
+			// -device-isolation: device b does not see device a's credentials.
+			for _, tc := range []struct {
+				path string
+				body map[string]any
+				want int
+			}{
+				{"KeyInfo", map[string]any{"mode": "get", "keynumber": f.keyNumber[0], "filepath": "/c"}, 1501},
+				{"KeyInfo", map[string]any{"mode": "update", "keynumber": f.keyNumber[0], "filepath": "/c"}, 1501},
+				{"KeyInfo", map[string]any{"mode": "delete", "keynumber": f.keyNumber[0], "filepath": "/c", "commonkey": "AAAAAAAAAAAAAAAAAAAAAA=="}, 1501},
+				{"KeyInfo", map[string]any{"mode": "update", "keynumber": f.keyNumber[1], "newkeynumber": f.keyNumber[0], "filepath": "/c"}, 1502},
+				{"CredInfo", map[string]any{"mode": "get", "keynumber": f.certNumber[0], "catype": "ca1", "filepath": "/cert"}, 1301},
+				{"CredInfo", map[string]any{"mode": "update", "keynumber": f.certNumber[0], "catype": "ca1", "passphrase": "p", "filepath": "/cert"}, 1301},
+				{"CredInfo", map[string]any{"mode": "revoke", "keynumber": f.certNumber[0], "catype": "ca1"}, 1301},
+				{"CredInfo", map[string]any{"mode": "update", "keynumber": f.certNumber[1], "newkeynumber": f.certNumber[0], "catype": "ca1", "filepath": "/cert"}, 1301},
+			} {
+				if st, r := api.post(tc.path, f.body(1, tc.body)); code(r) != tc.want || st != 404 {
+					t.Errorf("device b, %s %v on device a's credential: %d %v, want 404/%d", tc.path, tc.body["mode"], st, r, tc.want)
+				}
+			}
+			// Device a still reaches its own.
+			if st, r := api.post("KeyInfo", f.body(0, map[string]any{"mode": "get", "keynumber": f.keyNumber[0], "filepath": "/c"})); st != 200 {
+				t.Fatalf("device a's get of its own key: %d %v", st, r)
+			}
+			if st, r := api.post("CredInfo", f.body(0, map[string]any{"mode": "revoke", "keynumber": f.certNumber[0], "catype": "ca1"})); st != 200 {
+				t.Fatalf("device a's revocation of its own certificate: %d %v", st, r)
+			}
+		})
 	})
 }

@@ -62,6 +62,9 @@ type config struct {
 	masterKeyFile, dataDir            string
 	tlsCert, tlsKey, tlsCAOut         string
 	tlsAuto                           bool
+	requireDeviceKey, deviceIsolation bool
+	allowWildcards                    bool
+	adminLicenseFile                  string
 	cas                               string
 	logLevel                          string
 	pprofAddr                         string
@@ -74,6 +77,10 @@ func main() {
 	fs.StringVar(&c.store, "store", "sqlite:clm.db", "store: sqlite:PATH, mysql:DSN or postgres:DSN")
 	fs.StringVar(&c.license, "license", "", "license key, at least 16 characters; prefer CLM_LICENSE or -license-file, which keep it out of the process list (default: generated on first start and kept beside the database)")
 	fs.StringVar(&c.licenseFile, "license-file", "", "file holding the license key")
+	fs.StringVar(&c.adminLicenseFile, "admin-license-file", "", "file holding a second license that alone may issue and list PSKs (IDInfo create and GET); the device license then cannot read PSK passwords")
+	fs.BoolVar(&c.requireDeviceKey, "require-device-key", false, "every request that names a deviceid must carry its devicekey")
+	fs.BoolVar(&c.deviceIsolation, "device-isolation", false, "a device reaches only credentials already bound to it; another device's get/update/revoke/delete of them answers as if they did not exist")
+	fs.BoolVar(&c.allowWildcards, "allow-wildcards", false, "allow a wildcard (*) in a certificate's CN and subjectAltName (refused by default)")
 	fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file with the base64 master key (default: CLM_MASTER_KEY, or a file beside a SQLite database)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "where the generated license, key and CA files go (default: beside a SQLite database, else the working directory)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "HTTPS certificate file (PEM)")
@@ -149,6 +156,15 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var adminLicense lifecycle.Secret
+	if c.adminLicenseFile != "" {
+		if adminLicense, err = readLicenseFile("-admin-license-file", c.adminLicenseFile); err != nil {
+			return err
+		}
+		if adminLicense == license {
+			return errors.New("-admin-license-file holds the license itself: the admin license must differ from the one every client holds")
+		}
+	}
 
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -181,11 +197,12 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		}
 		cas = append(cas, x)
 	}
-	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys, CAs: cas, Logger: logger})
+	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys, CAs: cas, Logger: logger,
+		RequireDeviceKey: c.requireDeviceKey, DeviceIsolation: c.deviceIsolation, AllowWildcards: c.allowWildcards})
 	if err != nil {
 		return err
 	}
-	handler := httpadapter.New(m, &httpadapter.Options{License: license, Logger: logger})
+	handler := httpadapter.New(m, &httpadapter.Options{License: license, AdminLicense: adminLicense, Logger: logger})
 
 	srv := &http.Server{
 		Addr:              c.addr,
@@ -322,22 +339,11 @@ func licenseKey(c config, out io.Writer) (lifecycle.Secret, error) {
 	if c.license != "" && c.licenseFile != "" {
 		return "", errors.New("give the license by -license (or CLM_LICENSE) or by -license-file, not both")
 	}
-	from, lic := "-license (or CLM_LICENSE)", c.license
 	if c.licenseFile != "" {
-		b, err := os.ReadFile(c.licenseFile)
-		if err != nil {
-			return "", fmt.Errorf("-license-file: %w", err)
-		}
-		from, lic = "-license-file "+c.licenseFile, strings.TrimSpace(string(b))
-		if lic == "" {
-			return "", fmt.Errorf("%s is empty", from)
-		}
+		return readLicenseFile("-license-file", c.licenseFile)
 	}
-	if lic != "" {
-		if n := utf8.RuneCountInString(lic); n < MinLicenseLen {
-			return "", fmt.Errorf("the license from %s has %d characters; it must have at least %d", from, n, MinLicenseLen)
-		}
-		return lifecycle.Secret(lic), nil
+	if c.license != "" {
+		return checkLicense("-license (or CLM_LICENSE)", c.license)
 	}
 	path := filepath.Join(c.dataDir, "clm.license")
 	b, err := os.ReadFile(path)
@@ -351,10 +357,29 @@ func licenseKey(c config, out io.Writer) (lifecycle.Secret, error) {
 	if _, err := rand.Read(raw); err != nil {
 		return "", err
 	}
-	lic = base64.RawURLEncoding.EncodeToString(raw)
+	lic := base64.RawURLEncoding.EncodeToString(raw)
 	if err := os.WriteFile(path, []byte(lic+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(out, "generated a license key (kept in %s, mode 0600); this is the only time it is printed:\n%s\n", path, lic)
+	return lifecycle.Secret(lic), nil
+}
+
+// readLicenseFile reads a license from a file (white space around it
+// ignored) and checks its length.
+func readLicenseFile(flag, path string) (lifecycle.Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	return checkLicense(flag+" "+path, strings.TrimSpace(string(b)))
+}
+
+// checkLicense refuses a license shorter than MinLicenseLen characters,
+// saying where it came from and never what it is.
+func checkLicense(from, lic string) (lifecycle.Secret, error) {
+	if n := utf8.RuneCountInString(lic); n < MinLicenseLen {
+		return "", fmt.Errorf("the license from %s has %d characters; it must have at least %d", from, n, MinLicenseLen)
+	}
 	return lifecycle.Secret(lic), nil
 }
