@@ -208,6 +208,12 @@ func (e *Engine) encodeLeaf(op string, rec *CredentialRecord, cert *x509.Certifi
 	return enc, pk, nil
 }
 
+// heavyEncoding reports whether encoding a certificate's key in f under
+// passphrase is expensive (PBKDF2 of a PEM passphrase, a PKCS#12 file).
+func heavyEncoding(f CertFormat, passphrase Secret) bool {
+	return f == FormatP12 || passphrase != ""
+}
+
 // openLeaf reads back the certificate and private key of a record.
 func (e *Engine) openLeaf(ctx context.Context, op string, rec *CredentialRecord) (*x509.Certificate, crypto.PrivateKey, error) {
 	cert, err := x509.ParseCertificate(rec.Certificate)
@@ -314,6 +320,11 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	if ca == nil {
 		return nil, errf(op, CodeCANameInvalid, "catype", nil)
 	}
+	release, err := e.expensive(ctx, op, heavyEncoding(f, req.Passphrase) || kt.isRSA())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	raw, err := asn1.Marshal(sub.RDNSequence())
 	if err != nil {
 		return nil, errf(op, CodeCryptoFailed, "", err)
@@ -381,6 +392,11 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 	if err != nil {
 		return nil, err
 	}
+	release, err := e.expensive(ctx, op, req.CA != CANameCA && heavyEncoding(f, req.Passphrase))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var (
 		rec *CredentialRecord
 		ca  CA
@@ -481,9 +497,21 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		if !kt.Valid() {
 			kt = e.certKeyType
 		}
+		release, err := e.expensive(ctx, op, true) // a new key, and a passphrase to encrypt it
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		if leaf, err = e.issueLeaf(ctx, op, ca, caller.Tenant, kt, oc.RawSubject, old.Subject, oc.DNSNames, oc.IPAddresses); err != nil {
 			return nil, err
 		}
+	}
+	if !adopt.zero() {
+		release, err := e.expensive(ctx, op, heavyEncoding(f, req.Passphrase))
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 	}
 	var (
 		result *CredentialRecord

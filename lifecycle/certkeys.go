@@ -57,6 +57,8 @@ func (t CertKeyType) Bits() int { return certKeyParams[t].bits }
 // Valid reports whether t is a key type clm generates.
 func (t CertKeyType) Valid() bool { _, ok := certKeyParams[t]; return ok }
 
+func (t CertKeyType) isRSA() bool { return t == KeyRSA2048 || t == KeyRSA3072 || t == KeyRSA4096 }
+
 // GenerateCertKey generates a private key of type t with
 // go.step.sm/crypto/keyutil (randomness from crypto/rand).
 func GenerateCertKey(t CertKeyType) (crypto.Signer, error) {

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"runtime"
 	"sync"
 	"time"
 
@@ -112,6 +114,18 @@ type Options struct {
 	// stop the generators. Off by default.
 	RSAKeyPool int
 
+	// ExpensiveConcurrency bounds how many expensive operations run at
+	// once: encrypting a private key under a passphrase (PBKDF2, 600,000
+	// iterations), a PKCS#12 file, an RSA key generated on the request's
+	// path. Requests beyond it wait their turn, so that a flood of them
+	// leaves the other CPUs to cheap requests (PSK authentication, gets).
+	// Half of GOMAXPROCS, at least 1, when 0.
+	ExpensiveConcurrency int
+	// ExpensiveWait is how long an expensive operation waits for its turn
+	// (also bounded by the request's context) before its request answers
+	// CodeLockTimeout, changing nothing; 30 seconds when 0.
+	ExpensiveWait time.Duration
+
 	// NumberBlock is how many keyids or keynumbers the engine reserves in
 	// the store at once, handing them out from memory; 16 when 0, 1 to
 	// take each from the store. Numbers never repeat across engines; the
@@ -172,6 +186,8 @@ type Engine struct {
 	maxPageSize    int
 
 	pskLimit  *lockout.Limiter
+	heavy     chan struct{} // a slot per expensive operation running
+	heavyWait time.Duration
 	blocks    map[Sequence]*numberBlock
 	poolSize  int
 	poolMu    sync.Mutex
@@ -301,6 +317,11 @@ func New(store Store, opts *Options) (*Engine, error) {
 		e.crls[name] = &crlCache{}
 		e.caList = append(e.caList, ca)
 	}
+	if o.ExpensiveConcurrency < 0 || o.ExpensiveWait < 0 {
+		return nil, errf("New", CodeConfigInvalid, "", errors.New("negative ExpensiveConcurrency or ExpensiveWait"))
+	}
+	e.heavy = make(chan struct{}, cmp.Or(o.ExpensiveConcurrency, max(1, runtime.GOMAXPROCS(0)/2)))
+	e.heavyWait = cmp.Or(o.ExpensiveWait, 30*time.Second)
 	e.poolSize = o.RSAKeyPool
 	e.pools = map[CertKeyType]*keyPool{}
 	e.sealer = NewSealer(o.Keys, e.rand)
@@ -350,7 +371,7 @@ func (e *Engine) PooledKeys(kt CertKeyType) int {
 // certKey returns a new private key of type kt: from its pool when the
 // engine keeps one (starting the pool on first use), else generated now.
 func (e *Engine) certKey(kt CertKeyType) (crypto.Signer, error) {
-	if kt != KeyRSA2048 && kt != KeyRSA3072 && kt != KeyRSA4096 {
+	if !kt.isRSA() {
 		return GenerateCertKey(kt)
 	}
 	e.poolMu.Lock()
@@ -364,6 +385,32 @@ func (e *Engine) certKey(kt CertKeyType) (crypto.Signer, error) {
 		return GenerateCertKey(kt)
 	}
 	return p.take()
+}
+
+// expensive takes one of the ExpensiveConcurrency slots for a request that
+// will do expensive work (an RSA key, a passphrase's PBKDF2, a PKCS#12
+// file), when need is true: it waits for one up to ExpensiveWait
+// (CodeLockTimeout) or the end of ctx. The request calls release when it is
+// done; it takes its slot before it changes anything, so that a request
+// that waited too long has changed nothing.
+func (e *Engine) expensive(ctx context.Context, op string, need bool) (release func(), err error) {
+	if !need {
+		return func() {}, nil
+	}
+	select {
+	case e.heavy <- struct{}{}:
+	default:
+		t := time.NewTimer(e.heavyWait)
+		defer t.Stop()
+		select {
+		case e.heavy <- struct{}{}:
+		case <-t.C:
+			return nil, errf(op, CodeLockTimeout, "", errors.New("too many expensive operations waiting"))
+		case <-ctx.Done():
+			return nil, errf(op, CodeSystem, "", ctx.Err())
+		}
+	}
+	return func() { <-e.heavy }, nil
 }
 
 // Sealer returns the engine's sealer, for components that keep secrets of

@@ -10,6 +10,8 @@
 //	go run ./examples/loadgen -spawn ./clmserver -mix cert-issue=1,psk-auth=4 -duration 10s
 //	go run ./examples/loadgen -url http://127.0.0.1:8080 -license "$(cat clm.license)" -mix key-create=1
 //	go run ./examples/loadgen -spawn ./clmserver -targets        # P2 and P3, 5 pairs each
+//	go run ./examples/loadgen -spawn ./clmserver -mix psk-auth=1 -clients 1 \
+//	    -flood cert-issue-pass=1 -flood-clients 16              # cheap requests under a flood of expensive ones
 package main
 
 import (
@@ -53,6 +55,8 @@ type config struct {
 	duration                        time.Duration
 	targets                         bool
 	pairs                           int
+	flood                           string
+	floodClients                    int
 }
 
 func main() {
@@ -67,6 +71,8 @@ func main() {
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "stop after this long")
 	flag.BoolVar(&c.targets, "targets", false, "measure targets P2 and P3 against the in-process baselines")
 	flag.IntVar(&c.pairs, "pairs", 5, "pairs per target (at least 5)")
+	flag.StringVar(&c.flood, "flood", "", "a second mix, run at the same time from -flood-clients other clients (its figures printed apart)")
+	flag.IntVar(&c.floodClients, "flood-clients", 16, "clients of the -flood mix")
 	flag.Parse()
 	if err := run(context.Background(), c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -94,11 +100,40 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := drive(ctx, client.New(c.url, c.license, &client.Options{HTTPClient: hc}), c.license, hc, c.url, mix, c.clients, c.requests, c.duration)
+	cl := client.New(c.url, c.license, &client.Options{HTTPClient: hc})
+	var (
+		flood    *results
+		floodErr error
+		wg       sync.WaitGroup
+	)
+	if c.flood != "" {
+		fmix, err := parseMix(c.flood)
+		if err != nil {
+			return err
+		}
+		// Its own connections: the measured clients do not queue behind it
+		// in the client's pool, only in the server.
+		fhc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: 60 * time.Second}
+		fcl := client.New(c.url, c.license, &client.Options{HTTPClient: fhc})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			flood, floodErr = drive(ctx, fcl, c.license, fhc, c.url, fmix, c.floodClients, 0, c.duration)
+		}()
+		time.Sleep(500 * time.Millisecond) // the flood under way first
+	}
+	res, err := drive(ctx, cl, c.license, hc, c.url, mix, c.clients, c.requests, c.duration)
+	wg.Wait()
 	if err != nil {
 		return err
 	}
 	res.print(out, fmt.Sprintf("%s, %d clients, %v", c.url, c.clients, c.duration))
+	if c.flood != "" {
+		if floodErr != nil {
+			return floodErr
+		}
+		flood.print(out, fmt.Sprintf("flood: %d clients", c.floodClients))
+	}
 	return nil
 }
 
@@ -173,7 +208,7 @@ type weighted struct {
 	weight int
 }
 
-var ops = []string{"psk-create", "psk-auth", "cert-issue", "cert-issue-p12", "cert-get", "key-create", "key-get", "echo", "baseline-issue",
+var ops = []string{"psk-create", "psk-auth", "cert-issue", "cert-issue-p12", "cert-issue-pass", "cert-get", "key-create", "key-get", "echo", "baseline-issue",
 	"psk-auth-raw", "cert-issue-raw"}
 
 func parseMix(s string) ([]weighted, error) {
@@ -351,10 +386,13 @@ func (s *session) do(ctx context.Context, op string, hc *http.Client, base strin
 	case "psk-auth":
 		_, err := s.cl.AuthenticatePSK(ctx, s.creds)
 		return err
-	case "cert-issue", "cert-issue-p12":
+	case "cert-issue", "cert-issue-p12", "cert-issue-pass":
 		req := lifecycle.IssueCertificateRequest{PSK: s.creds, Device: s.dev, CA: "ca1", Subject: "/CN=load", KeyPath: "/k", Path: path, CAPath: "/ca"}
-		if op == "cert-issue-p12" {
+		switch op {
+		case "cert-issue-p12":
 			req.Format, req.Passphrase = lifecycle.FormatP12, "pfx-pass"
+		case "cert-issue-pass": // the key encrypted under a passphrase: pemutil's PBKDF2
+			req.Passphrase = "key-pass"
 		}
 		_, err := s.cl.IssueCertificate(ctx, req)
 		return err
