@@ -143,7 +143,7 @@ func Open(ctx context.Context, store lifecycle.Store, keys lifecycle.KeySource, 
 	case len(rec.Secret) == 0:
 		return nil, fmt.Errorf("ca: %s: the CA was created with an external signer; give Options.Signer", o.Name)
 	default:
-		der, err := sealer.Open(ctx, rec.Secret, lifecycle.CredentialAD(rec.KeyNumber))
+		der, err := sealer.OpenSealed(ctx, lifecycle.SealedOf(rec))
 		if err != nil {
 			return nil, fmt.Errorf("ca: %s: %w", o.Name, err)
 		}
@@ -246,7 +246,7 @@ func create(ctx context.Context, tx lifecycle.Tx, sealer *lifecycle.Sealer, o *O
 		if err != nil {
 			return nil, err
 		}
-		rec.Secret, err = sealer.Seal(ctx, der, lifecycle.CredentialAD(kn))
+		rec.Secret, err = sealer.SealFor(ctx, lifecycle.SealedOf(rec), der)
 		clear(der)
 		if err != nil {
 			return nil, err

@@ -193,9 +193,10 @@ func TestConstantTimeSites(t *testing.T) {
 		"httpadapter/adapter.go: subtle.ConstantTimeCompare (license user)",
 		"httpadapter/adapter.go: subtle.ConstantTimeCompare (license key)",
 		"httpadapter/adapter.go: subtle.ConstantTimeCompare (admin license key)",
+		"lifecycle/device.go: subtle.ConstantTimeCompare (sealed device key)",
 		"lifecycle/key.go: subtle.ConstantTimeCompare (commonkey on delete)",
 		"lifecycle/psk.go: subtle.ConstantTimeCompare (PSK password)",
-		"lifecycle/seal.go: hmac.Equal (device key hash)",
+		"lifecycle/seal.go: hmac.Equal (device key hash of an older store)",
 		"httpadapter/decode.go: bytes.Equal (not constant-time) (a JSON null, not a secret)",
 	}
 	var got []string

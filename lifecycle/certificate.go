@@ -166,7 +166,7 @@ func (e *Engine) issueLeaf(ctx context.Context, op string, ca CA, tenant string,
 	if err != nil {
 		return nil, e.storeErr(op, entityNone, err)
 	}
-	sealed, err := e.sealer.Seal(ctx, der, credentialAD(kn))
+	sealed, err := e.sealer.SealFor(ctx, SealedValue{Kind: SealedCredentialSecret, ID: kn, Tenant: tenant, CredentialKind: KindCertificate}, der)
 	clear(der)
 	if err != nil {
 		return nil, err
@@ -220,7 +220,7 @@ func (e *Engine) openLeaf(ctx context.Context, op string, rec *CredentialRecord)
 	if err != nil {
 		return nil, nil, errf(op, CodeDBData, "", err)
 	}
-	der, err := e.sealer.Open(ctx, rec.Secret, credentialAD(rec.KeyNumber))
+	der, err := e.sealer.OpenSealed(ctx, SealedOf(rec))
 	if err != nil {
 		return nil, nil, errf(op, CodeDecrypt, "", err)
 	}

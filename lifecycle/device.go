@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"cmp"
 	"context"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"maps"
@@ -28,8 +29,34 @@ const (
 	deviceKeyAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
 
+// deviceKeyAD is what a keyed hash of a device key (the form before device
+// keys were sealed) is bound to.
 func deviceKeyAD(tenant, id string) []byte {
 	return []byte("clm/device/" + strconv.Itoa(len(tenant)) + "/" + tenant + "/" + id + "/key")
+}
+
+// deviceSealed names the sealed key of a device.
+func deviceSealed(r *DeviceRecord) SealedValue {
+	return SealedValue{Kind: SealedDeviceKey, Tenant: r.Tenant, DeviceID: r.ID, Value: r.SealedKey}
+}
+
+// verifyDeviceKey compares key with the device's, in constant time. The
+// key is sealed (so that Reseal carries it to a new master key); a device
+// registered by an older version holds a keyed hash of it instead, which
+// cannot be carried over: upgrade says that the key, now verified, should
+// be sealed in its place.
+func (e *Engine) verifyDeviceKey(ctx context.Context, r *DeviceRecord, key Secret) (ok, upgrade bool, err error) {
+	if len(r.SealedKey) > 0 && r.SealedKey[0] == macFormat {
+		ok, err := e.sealer.VerifyMAC(ctx, r.SealedKey, []byte(key), deviceKeyAD(r.Tenant, r.ID))
+		return ok, ok, err
+	}
+	stored, err := e.sealer.OpenSealed(ctx, deviceSealed(r))
+	if err != nil {
+		return false, false, err
+	}
+	ok = subtle.ConstantTimeCompare(stored, []byte(key)) == 1
+	clear(stored)
+	return ok, false, nil
 }
 
 // ParseIPAddress parses IPv4 or IPv6 text (no zone) and returns its
@@ -127,7 +154,7 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 		if err != nil {
 			return nil, errf(op, CodeSystem, "", err)
 		}
-		mac, err := e.sealer.MAC(ctx, []byte(key), deviceKeyAD(tenant, id))
+		sealedKey, err := e.sealer.SealFor(ctx, SealedValue{Kind: SealedDeviceKey, Tenant: tenant, DeviceID: id}, []byte(key))
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +166,7 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 			Tenant:     tenant,
 			ID:         id,
 			Name:       name,
-			KeyHash:    mac,
+			SealedKey:  sealedKey,
 			Status:     DeviceActive,
 			IPAddress:  d.IPAddress,
 			MACAddress: d.MACAddress,
@@ -160,9 +187,19 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 		return &DeviceResult{Device: deviceOf(r), Key: Secret(key)}, nil
 	}
 
-	r, err := e.knownDevice(ctx, tx, op, tenant, d)
+	r, upgrade, err := e.knownDevice(ctx, tx, op, tenant, d)
 	if err != nil {
 		return nil, err
+	}
+	if upgrade {
+		sealedKey, err := e.sealer.SealFor(ctx, deviceSealed(r), []byte(d.Key))
+		if err != nil {
+			return nil, err
+		}
+		// A concurrent request that sealed it first is as good.
+		if err := tx.ReplaceSealed(ctx, deviceSealed(r), sealedKey); err != nil && !errors.Is(err, ErrConflict) {
+			return nil, e.storeErr(op, entityDevice, err)
+		}
 	}
 	changed := false
 	if d.IPAddress != "" && d.IPAddress != r.IPAddress {
@@ -195,36 +232,37 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 
 // knownDevice reads the device a request names by ID and checks it (spec
 // §5): 1706 unknown, 1701 name mismatch, 1703 key mismatch, 1704 disabled,
-// 1705 expired.
-func (e *Engine) knownDevice(ctx context.Context, tx Tx, op, tenant string, d DeviceRequest) (*DeviceRecord, error) {
-	r, err := tx.GetDevice(ctx, tenant, d.ID)
+// 1705 expired. upgrade: see verifyDeviceKey.
+func (e *Engine) knownDevice(ctx context.Context, tx Tx, op, tenant string, d DeviceRequest) (r *DeviceRecord, upgrade bool, err error) {
+	r, err = tx.GetDevice(ctx, tenant, d.ID)
 	if err != nil {
-		return nil, e.storeErr(op, entityDevice, err)
+		return nil, false, e.storeErr(op, entityDevice, err)
 	}
 	if r.Tenant != tenant || r.ID != d.ID {
 		// The store compares byte for byte (storetest checks it); this is
 		// the engine's own guard against one that does not.
-		return nil, errf(op, CodeDeviceNotFound, "deviceid", nil)
+		return nil, false, errf(op, CodeDeviceNotFound, "deviceid", nil)
 	}
 	if d.Name != "" && d.Name != r.Name {
-		return nil, errf(op, CodeDeviceMismatch, "devicename", nil)
+		return nil, false, errf(op, CodeDeviceMismatch, "devicename", nil)
 	}
 	if d.Key != "" {
-		ok, err := e.sealer.VerifyMAC(ctx, r.KeyHash, []byte(d.Key), deviceKeyAD(r.Tenant, r.ID))
+		ok, up, err := e.verifyDeviceKey(ctx, r, d.Key)
 		if err != nil {
-			return nil, errf(op, CodeDecrypt, "", err)
+			return nil, false, errf(op, CodeDecrypt, "", err)
 		}
 		if !ok {
-			return nil, errf(op, CodeDeviceKeyMismatch, "devicekey", nil)
+			return nil, false, errf(op, CodeDeviceKeyMismatch, "devicekey", nil)
 		}
+		upgrade = up
 	}
 	if r.Status != DeviceActive {
-		return nil, errf(op, CodeDeviceNotActive, "", nil)
+		return nil, false, errf(op, CodeDeviceNotActive, "", nil)
 	}
 	if !r.ExpiresAt.IsZero() && !e.now().Before(r.ExpiresAt) {
-		return nil, errf(op, CodeDeviceExpired, "", nil)
+		return nil, false, errf(op, CodeDeviceExpired, "", nil)
 	}
-	return r, nil
+	return r, upgrade, nil
 }
 
 // precheckDevice runs the checks of resolveDevice that can fail, outside a
@@ -234,7 +272,7 @@ func (e *Engine) knownDevice(ctx context.Context, tx Tx, op, tenant string, d De
 // transaction checks again.
 func (e *Engine) precheckDevice(ctx context.Context, op, tenant string, d DeviceRequest) error {
 	if d.ID != "" {
-		_, err := e.knownDevice(ctx, e.store, op, tenant, d)
+		_, _, err := e.knownDevice(ctx, e.store, op, tenant, d)
 		return err
 	}
 	if d.Name == "" {

@@ -45,7 +45,7 @@ func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyR
 	if err != nil {
 		return nil, err
 	}
-	key, sealed, kn, err := e.newKey(ctx, op, kt)
+	key, sealed, kn, err := e.newKey(ctx, op, caller.Tenant, kt)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +112,9 @@ func (e *Engine) findReplay(ctx context.Context, tx Tx, tenant, deviceID, path s
 	return r, nil
 }
 
-// newKey generates a key of type kt, allocates its keynumber and seals it.
-func (e *Engine) newKey(ctx context.Context, op string, kt clmcipher.KeyType) (SecretBytes, []byte, int64, error) {
+// newKey generates a key of type kt, allocates its keynumber and seals it
+// for the tenant.
+func (e *Engine) newKey(ctx context.Context, op, tenant string, kt clmcipher.KeyType) (SecretBytes, []byte, int64, error) {
 	key, err := clmcipher.GenerateKey(e.rand, kt)
 	if err != nil {
 		return nil, nil, 0, errf(op, CodeCryptoFailed, "", err)
@@ -122,7 +123,7 @@ func (e *Engine) newKey(ctx context.Context, op string, kt clmcipher.KeyType) (S
 	if err != nil {
 		return nil, nil, 0, e.storeErr(op, entityNone, err)
 	}
-	sealed, err := e.sealer.Seal(ctx, key, credentialAD(kn))
+	sealed, err := e.sealer.SealFor(ctx, SealedValue{Kind: SealedCredentialSecret, ID: kn, Tenant: tenant, CredentialKind: KindSymmetricKey}, key)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -190,7 +191,7 @@ func (e *Engine) checkBound(ctx context.Context, tx Tx, op, tenant, deviceID str
 }
 
 func (e *Engine) openKey(ctx context.Context, op string, r *CredentialRecord) (SecretBytes, error) {
-	key, err := e.sealer.Open(ctx, r.Secret, credentialAD(r.KeyNumber))
+	key, err := e.sealer.OpenSealed(ctx, SealedOf(r))
 	if err != nil {
 		return nil, errf(op, CodeDecrypt, "", err)
 	}
@@ -278,7 +279,7 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 				bits = req.KeyLength
 			}
 			if kt, err = clmcipher.NewKeyType(alg, bits); err == nil {
-				if fresh, sealed, kn, err = e.newKey(ctx, op, kt); err != nil {
+				if fresh, sealed, kn, err = e.newKey(ctx, op, caller.Tenant, kt); err != nil {
 					return nil, err
 				}
 			}
@@ -404,7 +405,7 @@ func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (res *Dele
 		if err != nil {
 			return err
 		}
-		return tx.ReplaceSealed(ctx, SealedValue{Kind: SealedCredentialSecret, ID: old.KeyNumber, Value: old.Secret}, nil)
+		return tx.ReplaceSealed(ctx, SealedOf(old), nil)
 	})
 	if err != nil {
 		return nil, err

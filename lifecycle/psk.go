@@ -38,7 +38,10 @@ func ParseKeyID(s string) (int64, error) {
 	return n, nil
 }
 
-func pskAD(keyID int64) []byte { return []byte("clm/psk/" + FormatKeyID(keyID) + "/password") }
+// pskSealed names the sealed password of a PSK.
+func pskSealed(r *PSKRecord) SealedValue {
+	return SealedValue{Kind: SealedPSKPassword, ID: r.KeyID, Tenant: r.Tenant, Value: r.Password}
+}
 
 // IssuePSK implements Manager.
 func (e *Engine) IssuePSK(ctx context.Context, req IssuePSKRequest) (res *PSK, err error) {
@@ -70,7 +73,7 @@ func (e *Engine) IssuePSK(ctx context.Context, req IssuePSKRequest) (res *PSK, e
 	if id > MaxKeyID {
 		return nil, errf(op, CodeKeyIDExhausted, "", errors.New("keyid sequence past 9999999999"))
 	}
-	sealed, err := e.sealer.Seal(ctx, []byte(password), pskAD(id))
+	sealed, err := e.sealer.SealFor(ctx, SealedValue{Kind: SealedPSKPassword, ID: id, Tenant: req.Tenant}, []byte(password))
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +120,7 @@ func (e *Engine) GetPSK(ctx context.Context, keyID string) (*PSK, error) {
 }
 
 func (e *Engine) openPSK(ctx context.Context, op string, r *PSKRecord) (*PSK, error) {
-	pw, err := e.sealer.Open(ctx, r.Password, pskAD(r.KeyID))
+	pw, err := e.sealer.OpenSealed(ctx, pskSealed(r))
 	if err != nil {
 		return nil, errf(op, CodeDecrypt, "", err)
 	}
@@ -209,7 +212,7 @@ func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) 
 	if err != nil {
 		return nil, e.storeErr(op, entityPSK, err)
 	}
-	pw, err := e.sealer.Open(ctx, r.Password, pskAD(r.KeyID))
+	pw, err := e.sealer.OpenSealed(ctx, pskSealed(r))
 	if err != nil {
 		return nil, errf(op, CodeDecrypt, "", err)
 	}

@@ -3,18 +3,26 @@ package lifecycle
 import (
 	"context"
 	"errors"
-	"strconv"
 )
 
 // ResealStats counts what a re-seal pass did.
 type ResealStats struct {
 	Examined int // sealed values read
-	Resealed int // values moved to the current KEK
+	Resealed int // values moved to the current KEK (and the current format)
 	Skipped  int // values changed concurrently, left for the next pass
+	// DeviceKeysPending counts device keys that a store of an older
+	// version holds as keyed hashes, which cannot be re-sealed without the
+	// key: each is sealed at its device's next request that carries the
+	// key. Retire a KEK version only when none of them was made under it
+	// (a device whose hash was, and that has not been back, would answer
+	// CodeDecrypt).
+	DeviceKeysPending int
 }
 
-// Reseal moves every sealed value in the store to the current KEK of the
-// KeySource, a page at a time, so that retired KEK versions can then be
+// Reseal moves every sealed value in the store (PSK passwords, private and
+// symmetric keys, device keys) to the current KEK of the KeySource and to
+// the current format (which binds each value to its record's tenant and
+// kind), a page at a time, so that retired KEK versions can then be
 // dropped. Each value is replaced by compare-and-swap: a value changed
 // concurrently is skipped, not overwritten. A value that does not open
 // stops the pass with CodeDecrypt. Reseal may run while the engine serves.
@@ -25,29 +33,35 @@ func (e *Engine) Reseal(ctx context.Context) (ResealStats, error) {
 	if err != nil {
 		return st, errf(op, CodeEncrypt, "", err)
 	}
-	for _, kind := range []SealedKind{SealedPSKPassword, SealedCredentialSecret} {
-		var after int64
+	for _, kind := range []SealedKind{SealedPSKPassword, SealedCredentialSecret, SealedDeviceKey} {
+		var after SealedValue
 		for {
 			vs, err := e.store.ListSealed(ctx, kind, after, e.pageSize)
 			if err != nil {
 				return st, e.storeErr(op, entityNone, err)
 			}
+			if len(vs) == 0 {
+				break
+			}
 			for _, v := range vs {
-				after = v.ID
+				after = v
 				st.Examined++
+				if len(v.Value) > 0 && v.Value[0] == macFormat && kind == SealedDeviceKey {
+					st.DeviceKeysPending++
+					continue
+				}
 				ver, err := SealedVersion(v.Value)
 				if err != nil {
 					return st, errf(op, CodeDecrypt, "", err)
 				}
-				if ver == cur.Version {
+				if ver == cur.Version && !v.Legacy() {
 					continue
 				}
-				ad := sealedAD(kind, v.ID)
-				pt, err := e.sealer.Open(ctx, v.Value, ad)
+				pt, err := e.sealer.OpenSealed(ctx, v)
 				if err != nil {
-					return st, errf(op, CodeDecrypt, "", errors.New("record "+strconv.FormatInt(v.ID, 10)+" does not open"))
+					return st, errf(op, CodeDecrypt, "", errors.New("a sealed "+kindName(kind)+" does not open"))
 				}
-				nv, err := e.sealer.Seal(ctx, pt, ad)
+				nv, err := e.sealer.SealFor(ctx, v, pt)
 				clear(pt)
 				if err != nil {
 					return st, err
@@ -61,29 +75,19 @@ func (e *Engine) Reseal(ctx context.Context) (ResealStats, error) {
 					st.Resealed++
 				}
 			}
-			if len(vs) == 0 {
-				break
-			}
 		}
 	}
 	return st, nil
 }
 
-// sealedAD is the associated data of a sealed column's value.
-func sealedAD(kind SealedKind, id int64) []byte {
-	switch kind {
+func kindName(k SealedKind) string {
+	switch k {
 	case SealedPSKPassword:
-		return pskAD(id)
-	default:
-		return credentialAD(id)
+		return "PSK password"
+	case SealedCredentialSecret:
+		return "credential secret"
+	case SealedDeviceKey:
+		return "device key"
 	}
-}
-
-// CredentialAD is the associated data that binds the sealed secret of a
-// credential (a private key, a symmetric key) to its keynumber. A CA that
-// keeps its key in the store seals it with this.
-func CredentialAD(keyNumber int64) []byte { return credentialAD(keyNumber) }
-
-func credentialAD(keyNumber int64) []byte {
-	return []byte("clm/credential/" + strconv.FormatInt(keyNumber, 10) + "/secret")
+	return "value"
 }

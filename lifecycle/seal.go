@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 )
 
@@ -94,12 +95,17 @@ func (s *StaticKeys) KEK(_ context.Context, v uint32) (KEK, error) {
 
 // Sealed values are laid out as
 //
-//	format (1 byte, 1) | KEK version (4 bytes, big endian) | nonce (12) | AES-256-GCM ciphertext and tag
+//	format (1 byte) | KEK version (4 bytes, big endian) | nonce (12) | AES-256-GCM ciphertext and tag
 //
 // and the AEAD's associated data is the 5-byte header followed by the
 // caller's associated data, which names the record the value belongs to.
+// Format 3, which Seal writes, marks values whose associated data names
+// the record's tenant and kind as well as its id (SealedValue.AD); format 1
+// values, written before, name the id alone, and still open until Reseal
+// converts them.
 const (
-	sealFormat    = 1
+	sealFormatV1  = 1 // associated data: the record's id
+	sealFormat    = 3 // associated data: the record's kind, tenant and id
 	sealHeaderLen = 5
 	sealNonceLen  = 12
 	sealOverhead  = sealHeaderLen + sealNonceLen + 16
@@ -213,8 +219,8 @@ func (s *Sealer) Seal(ctx context.Context, plaintext, ad []byte) ([]byte, error)
 // Open decrypts a value made by Seal with the same ad.
 func (s *Sealer) Open(ctx context.Context, sealed, ad []byte) ([]byte, error) {
 	v, err := SealedVersion(sealed)
-	if err != nil {
-		return nil, errf("Open", CodeDecrypt, "", err)
+	if err != nil || sealed[0] == macFormat {
+		return nil, errf("Open", CodeDecrypt, "", errors.New("malformed sealed value"))
 	}
 	d, err := s.version(ctx, v)
 	if err != nil {
@@ -236,7 +242,7 @@ func sealAD(header, ad []byte) []byte {
 // hash.
 func SealedVersion(sealed []byte) (uint32, error) {
 	switch {
-	case len(sealed) >= sealOverhead && sealed[0] == sealFormat:
+	case len(sealed) >= sealOverhead && (sealed[0] == sealFormat || sealed[0] == sealFormatV1):
 	case len(sealed) == macLen && sealed[0] == macFormat:
 	default:
 		return 0, errors.New("malformed sealed value")
@@ -281,4 +287,45 @@ func macOf(key, header, secret, ad []byte) []byte {
 	h.Write(ad)
 	h.Write(secret)
 	return h.Sum(nil)
+}
+
+// SealFor seals plaintext for the record that v names (its Kind, tenant
+// and id; v.Value is ignored), so that it opens only there.
+func (s *Sealer) SealFor(ctx context.Context, v SealedValue, plaintext []byte) ([]byte, error) {
+	v.Value = nil
+	return s.Seal(ctx, plaintext, v.AD())
+}
+
+// OpenSealed opens v.Value, which must belong to the record that v names:
+// a value moved to another record, tenant or kind of record fails with
+// CodeDecrypt.
+func (s *Sealer) OpenSealed(ctx context.Context, v SealedValue) ([]byte, error) {
+	return s.Open(ctx, v.Value, v.AD())
+}
+
+// Legacy reports whether v.Value was sealed before values named their
+// record's tenant and kind (format 1); Reseal converts such values.
+func (v SealedValue) Legacy() bool { return len(v.Value) > 0 && v.Value[0] == sealFormatV1 }
+
+// AD returns the associated data that binds a sealed value to its record:
+// its kind of record, tenant and id (and, for a credential, the kind of
+// credential); for a legacy value (Legacy), the record's id alone, as it
+// was sealed.
+func (v SealedValue) AD() []byte {
+	tenant := strconv.Itoa(len(v.Tenant)) + "/" + v.Tenant
+	switch v.Kind {
+	case SealedPSKPassword:
+		if v.Legacy() {
+			return []byte("clm/psk/" + FormatKeyID(v.ID) + "/password")
+		}
+		return []byte("clm/v2/psk/" + tenant + "/" + FormatKeyID(v.ID) + "/password")
+	case SealedCredentialSecret:
+		if v.Legacy() {
+			return []byte("clm/credential/" + strconv.FormatInt(v.ID, 10) + "/secret")
+		}
+		return []byte("clm/v2/credential/" + v.CredentialKind.String() + "/" + tenant + "/" + strconv.FormatInt(v.ID, 10) + "/secret")
+	case SealedDeviceKey:
+		return []byte("clm/v2/device/" + tenant + "/" + v.DeviceID + "/key")
+	}
+	return []byte("clm/v2/unknown/" + strconv.Itoa(int(v.Kind)))
 }

@@ -140,10 +140,13 @@ type PSKRecord struct {
 
 // DeviceRecord is a device as a Store keeps it.
 type DeviceRecord struct {
-	Tenant     string
-	ID         string
-	Name       string // unique within the tenant
-	KeyHash    []byte // keyed hash of the device key; see Sealer.MAC
+	Tenant string
+	ID     string
+	Name   string // unique within the tenant
+	// SealedKey is the device key, sealed (SealedDeviceKey); in a store of
+	// an older version, a keyed hash of it (Sealer.MAC) until the device's
+	// next request that carries it.
+	SealedKey  []byte
 	Status     DeviceStatus
 	IPAddress  string            // canonical text, or ""
 	MACAddress string            // lowercase colon form, or ""
@@ -240,14 +243,30 @@ type SealedKind int
 const (
 	SealedPSKPassword      SealedKind = 1 // PSKRecord.Password, by KeyID
 	SealedCredentialSecret SealedKind = 2 // CredentialRecord.Secret, by KeyNumber
+	SealedDeviceKey        SealedKind = 3 // DeviceRecord.SealedKey, by Tenant and DeviceID
 )
 
-// SealedValue is one sealed value in the store, named by its kind and the
-// numeric id of its record.
+// SealedValue is one sealed value in the store: its kind, the record it
+// belongs to, and the value. The record's tenant and kind are part of what
+// the value is sealed to (see AD), so a value moved to another tenant's
+// record, or another kind of record, does not open.
 type SealedValue struct {
-	Kind  SealedKind
-	ID    int64
-	Value []byte
+	Kind SealedKind
+	// ID is the record's keyid or keynumber; 0 for a device key.
+	ID int64
+	// Tenant is the record's tenant ("" for a CA certificate).
+	Tenant string
+	// DeviceID is a device key's device; "" otherwise.
+	DeviceID string
+	// CredentialKind is a credential secret's kind of credential; 0
+	// otherwise.
+	CredentialKind CredentialKind
+	Value          []byte
+}
+
+// SealedOf names the sealed secret of a credential.
+func SealedOf(r *CredentialRecord) SealedValue {
+	return SealedValue{Kind: SealedCredentialSecret, ID: r.KeyNumber, Tenant: r.Tenant, CredentialKind: r.Kind, Value: r.Secret}
 }
 
 // Tx is the set of record operations of a Store. A Store is itself a Tx whose
@@ -328,10 +347,14 @@ type Tx interface {
 	// credential), newest first, at most limit.
 	BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*BindingRecord, error)
 
-	// ListSealed returns up to limit sealed values of kind with ids greater
-	// than after, in ascending id order.
-	ListSealed(ctx context.Context, kind SealedKind, after int64, limit int) ([]SealedValue, error)
-	// ReplaceSealed swaps the sealed value of v's record from v.Value to
+	// ListSealed returns up to limit sealed values of kind that come after
+	// the value after (the last of the previous page; the zero SealedValue
+	// for the first), with their records' Tenant, DeviceID and
+	// CredentialKind filled in: in ascending ID order, or for device keys in
+	// ascending (Tenant, DeviceID) order. Empty values are left out.
+	ListSealed(ctx context.Context, kind SealedKind, after SealedValue, limit int) ([]SealedValue, error)
+	// ReplaceSealed swaps the sealed value of v's record (by v.Kind and
+	// v.ID, or for a device key v.Tenant and v.DeviceID) from v.Value to
 	// value; ErrConflict if the stored value is no longer v.Value.
 	ReplaceSealed(ctx context.Context, v SealedValue, value []byte) error
 }

@@ -364,29 +364,61 @@ func (o *ops) BindingsAt(ctx context.Context, tenant, deviceID, path string, lim
 	return out, nil
 }
 
-// sealedColumns says where each kind of sealed value lives.
+// sealedColumns says where each kind of sealed value lives: the table,
+// the column, the columns that name the record (in cursor order), and the
+// column of the credential kind, if any.
 var sealedColumns = map[lifecycle.SealedKind]struct {
-	model      any
-	id, column string
+	model  any
+	column string
+	keys   []string
+	kind   string
 }{
-	lifecycle.SealedPSKPassword:      {&pskRow{}, "key_id", "password"},
-	lifecycle.SealedCredentialSecret: {&credentialRow{}, "key_number", "secret"},
+	lifecycle.SealedPSKPassword:      {&pskRow{}, "password", []string{"key_id"}, ""},
+	lifecycle.SealedCredentialSecret: {&credentialRow{}, "secret", []string{"key_number"}, "kind"},
+	lifecycle.SealedDeviceKey:        {&deviceRow{}, "key_hash", []string{"tenant", "id"}, ""},
 }
 
-func (o *ops) ListSealed(ctx context.Context, kind lifecycle.SealedKind, after int64, limit int) ([]lifecycle.SealedValue, error) {
+// sealedKey is the values of a sealed value's record-naming columns.
+func sealedKey(v lifecycle.SealedValue) []any {
+	if v.Kind == lifecycle.SealedDeviceKey {
+		return []any{v.Tenant, v.DeviceID}
+	}
+	return []any{v.ID}
+}
+
+func (o *ops) ListSealed(ctx context.Context, kind lifecycle.SealedKind, after lifecycle.SealedValue, limit int) ([]lifecycle.SealedValue, error) {
 	c, ok := sealedColumns[kind]
 	if !ok || limit <= 0 {
 		return nil, fmt.Errorf("gormstore: ListSealed: unknown kind %d or bad limit", kind)
 	}
 	var rows []struct {
-		ID    int64
-		Value []byte
+		ID       int64
+		Tenant   string
+		DeviceID string
+		Kind     int
+		Value    []byte
 	}
-	err := o.with(ctx).Model(c.model).
-		Select(c.id+" AS id, "+c.column+" AS value").
-		Where(c.id+" > ? AND "+c.column+" IS NOT NULL", after).
-		Order(c.id).Limit(limit).Scan(&rows).Error
-	if err != nil {
+	sel := "tenant, " + c.column + " AS value"
+	switch kind {
+	case lifecycle.SealedDeviceKey:
+		sel += ", id AS device_id"
+	default:
+		sel += ", " + c.keys[0] + " AS id"
+	}
+	if c.kind != "" {
+		sel += ", " + c.kind + " AS kind"
+	}
+	db := o.with(ctx).Model(c.model).Select(sel).Where(c.column + " IS NOT NULL")
+	after.Kind = kind
+	if ak := sealedKey(after); len(c.keys) == 1 {
+		db = db.Where(c.keys[0]+" > ?", ak[0])
+	} else {
+		db = db.Where("("+c.keys[0]+" > ? OR ("+c.keys[0]+" = ? AND "+c.keys[1]+" > ?))", ak[0], ak[0], ak[1])
+	}
+	for _, k := range c.keys {
+		db = db.Order(k)
+	}
+	if err := db.Limit(limit).Scan(&rows).Error; err != nil {
 		return nil, o.s.wrap(err)
 	}
 	out := make([]lifecycle.SealedValue, 0, len(rows))
@@ -394,7 +426,8 @@ func (o *ops) ListSealed(ctx context.Context, kind lifecycle.SealedKind, after i
 		if len(r.Value) == 0 {
 			continue
 		}
-		out = append(out, lifecycle.SealedValue{Kind: kind, ID: r.ID, Value: r.Value})
+		out = append(out, lifecycle.SealedValue{Kind: kind, ID: r.ID, Tenant: r.Tenant, DeviceID: r.DeviceID,
+			CredentialKind: lifecycle.CredentialKind(r.Kind), Value: r.Value})
 	}
 	return out, nil
 }
@@ -404,12 +437,20 @@ func (o *ops) ReplaceSealed(ctx context.Context, v lifecycle.SealedValue, value 
 	if !ok {
 		return fmt.Errorf("gormstore: ReplaceSealed: unknown kind %d", v.Kind)
 	}
-	res := o.with(ctx).Model(c.model).Where(c.id+" = ? AND "+c.column+" = ?", v.ID, v.Value).Update(c.column, value)
+	where := ""
+	for i, k := range c.keys {
+		if i > 0 {
+			where += " AND "
+		}
+		where += k + " = ?"
+	}
+	args := sealedKey(v)
+	res := o.with(ctx).Model(c.model).Where(where+" AND "+c.column+" = ?", append(args, v.Value)...).Update(c.column, value)
 	if res.Error != nil {
 		return o.s.wrap(res.Error)
 	}
 	if res.RowsAffected == 1 {
 		return nil
 	}
-	return o.missingOrConflict(ctx, c.model, c.id+" = ?", v.ID)
+	return o.missingOrConflict(ctx, c.model, where, args...)
 }

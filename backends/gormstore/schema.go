@@ -59,7 +59,7 @@ type deviceRow struct {
 	Tenant     string `gorm:"primaryKey;size:128;uniqueIndex:clm_devices_tenant_name,priority:1"`
 	ID         string `gorm:"primaryKey;size:64"`
 	Name       string `gorm:"size:256;not null;uniqueIndex:clm_devices_tenant_name,priority:2"`
-	KeyHash    []byte `gorm:"not null"`
+	KeyHash    []byte `gorm:"not null"` // the sealed device key (a keyed hash before schema 3)
 	Status     int    `gorm:"not null"`
 	IPAddress  string `gorm:"size:64;not null"`
 	MACAddress string `gorm:"size:17;not null"`
@@ -176,7 +176,7 @@ func toDeviceRow(r *lifecycle.DeviceRecord) (*deviceRow, error) {
 		ext = string(b)
 	}
 	return &deviceRow{
-		Tenant: r.Tenant, ID: r.ID, Name: r.Name, KeyHash: r.KeyHash, Status: int(r.Status),
+		Tenant: r.Tenant, ID: r.ID, Name: r.Name, KeyHash: r.SealedKey, Status: int(r.Status),
 		IPAddress: r.IPAddress, MACAddress: r.MACAddress, ExtData: ext,
 		CreatedAt: micros(r.CreatedAt), UpdatedAt: micros(r.UpdatedAt), ExpiresAt: micros(r.ExpiresAt),
 	}, nil
@@ -190,7 +190,7 @@ func (d *deviceRow) record() (*lifecycle.DeviceRecord, error) {
 		}
 	}
 	return &lifecycle.DeviceRecord{
-		Tenant: d.Tenant, ID: d.ID, Name: d.Name, KeyHash: d.KeyHash, Status: lifecycle.DeviceStatus(d.Status),
+		Tenant: d.Tenant, ID: d.ID, Name: d.Name, SealedKey: d.KeyHash, Status: lifecycle.DeviceStatus(d.Status),
 		IPAddress: d.IPAddress, MACAddress: d.MACAddress, ExtData: ext,
 		CreatedAt: fromMicros(d.CreatedAt), UpdatedAt: fromMicros(d.UpdatedAt), ExpiresAt: fromMicros(d.ExpiresAt),
 	}, nil

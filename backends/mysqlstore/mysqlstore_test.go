@@ -88,7 +88,7 @@ func TestConvertsPaddingCollation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateDevice(ctx, &lifecycle.DeviceRecord{Tenant: "tenantB", ID: "d1", Name: "gw", KeyHash: []byte{1}, Status: lifecycle.DeviceActive}); err != nil {
+	if err := s.CreateDevice(ctx, &lifecycle.DeviceRecord{Tenant: "tenantB", ID: "d1", Name: "gw", SealedKey: []byte{1}, Status: lifecycle.DeviceActive}); err != nil {
 		t.Fatal(err)
 	}
 	var tables []string
@@ -131,4 +131,20 @@ func TestConvertsPaddingCollation(t *testing.T) {
 	if err := s.DB().Raw("SELECT version FROM clm_schema WHERE id = 1").Scan(&version).Error; err != nil || version != gormstore.SchemaVersion {
 		t.Fatalf("schema version after Open: %d (%v), want %d", version, err, gormstore.SchemaVersion)
 	}
+}
+
+func TestSealedMovedRecord(t *testing.T) {
+	s := openForSealing(t)
+	defer s.Close()
+	storetest.SealedMovedRecord(t, s, func(ctx context.Context, kn int64, tenant string) error {
+		return s.DB().WithContext(ctx).Exec("UPDATE clm_credentials SET tenant = ? WHERE key_number = ?", tenant, kn).Error
+	})
+}
+
+func openForSealing(t *testing.T) *gormstore.Store {
+	s, err := mysqlstore.Open(context.Background(), testdb.MySQL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -73,3 +73,19 @@ func TestPoolHeldByTransactions(t *testing.T) {
 	defer s.Close()
 	storetest.PoolHeldByTransactions(t, s, 4)
 }
+
+func TestSealedMovedRecord(t *testing.T) {
+	s := openForSealing(t)
+	defer s.Close()
+	storetest.SealedMovedRecord(t, s, func(ctx context.Context, kn int64, tenant string) error {
+		return s.DB().WithContext(ctx).Exec("UPDATE clm_credentials SET tenant = ? WHERE key_number = ?", tenant, kn).Error
+	})
+}
+
+func openForSealing(t *testing.T) *gormstore.Store {
+	s, err := postgresstore.Open(context.Background(), testdb.Postgres(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -375,3 +375,19 @@ func TestCloseLeavesOnlyTheDatabase(t *testing.T) {
 		}
 	}
 }
+
+func TestSealedMovedRecord(t *testing.T) {
+	s := openForSealing(t)
+	defer s.Close()
+	storetest.SealedMovedRecord(t, s, func(ctx context.Context, kn int64, tenant string) error {
+		return s.DB().WithContext(ctx).Exec("UPDATE clm_credentials SET tenant = ? WHERE key_number = ?", tenant, kn).Error
+	})
+}
+
+func openForSealing(t *testing.T) *gormstore.Store {
+	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "clm.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

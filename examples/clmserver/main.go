@@ -65,6 +65,7 @@ type config struct {
 	requireDeviceKey, deviceIsolation bool
 	allowWildcards                    bool
 	adminLicenseFile                  string
+	reseal                            bool
 	cas                               string
 	logLevel                          string
 	pprofAddr                         string
@@ -80,6 +81,7 @@ func main() {
 	fs.StringVar(&c.adminLicenseFile, "admin-license-file", "", "file holding a second license that alone may issue and list PSKs (IDInfo create and GET); the device license then cannot read PSK passwords")
 	fs.BoolVar(&c.requireDeviceKey, "require-device-key", false, "every request that names a deviceid must carry its devicekey")
 	fs.BoolVar(&c.deviceIsolation, "device-isolation", false, "a device reaches only credentials already bound to it; another device's get/update/revoke/delete of them answers as if they did not exist")
+	fs.BoolVar(&c.reseal, "reseal", false, "re-seal every secret in the store under the current master key and format (which binds each to its tenant and kind), print what was done, and exit")
 	fs.BoolVar(&c.allowWildcards, "allow-wildcards", false, "allow a wildcard (*) in a certificate's CN and subjectAltName (refused by default)")
 	fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file with the base64 master key (default: CLM_MASTER_KEY, or a file beside a SQLite database)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "where the generated license, key and CA files go (default: beside a SQLite database, else the working directory)")
@@ -201,6 +203,15 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		RequireDeviceKey: c.requireDeviceKey, DeviceIsolation: c.deviceIsolation, AllowWildcards: c.allowWildcards})
 	if err != nil {
 		return err
+	}
+	if c.reseal {
+		st, err := m.Reseal(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "clmserver: reseal: %d sealed values examined, %d re-sealed, %d changed meanwhile (run again), %d device keys still kept as keyed hashes (sealed at each device's next request with its key)\n",
+			st.Examined, st.Resealed, st.Skipped, st.DeviceKeysPending)
+		return nil
 	}
 	handler := httpadapter.New(m, &httpadapter.Options{License: license, AdminLicense: adminLicense, Logger: logger})
 

@@ -248,3 +248,16 @@ func TestTLSAutoPersists(t *testing.T) {
 		t.Fatalf("a new listen address must be covered: %v", err)
 	}
 }
+
+func TestResealFlag(t *testing.T) {
+	dir := t.TempDir()
+	store := "sqlite:" + filepath.Join(dir, "clm.db")
+	url, license := startServer(t, config{store: store})
+	api := &attacker{t: t, url: url, license: license, hc: http.DefaultClient}
+	api.psk("t1")
+	var out strings.Builder
+	err := run(context.Background(), config{store: store, cas: "ca1", logLevel: "error", reseal: true, addr: "127.0.0.1:0"}, &out)
+	if err != nil || !strings.Contains(out.String(), "sealed values examined") {
+		t.Fatalf("-reseal: %v\n%s", err, out.String())
+	}
+}

@@ -258,7 +258,7 @@ func testSealed(e *env) {
 		e.must(s.CreateCredential(e.ctx, c), "CreateCredential")
 	}
 	var ids []int64
-	after := int64(0)
+	var after lifecycle.SealedValue
 	for {
 		vs, err := s.ListSealed(e.ctx, lifecycle.SealedPSKPassword, after, 2)
 		e.must(err, "ListSealed")
@@ -266,20 +266,20 @@ func testSealed(e *env) {
 			break
 		}
 		for _, v := range vs {
-			if v.Kind != lifecycle.SealedPSKPassword || string(v.Value) != fmt.Sprint("sealed-", v.ID) {
-				e.t.Fatalf("ListSealed must return each record's sealed value: %+v", v)
+			if v.Kind != lifecycle.SealedPSKPassword || string(v.Value) != fmt.Sprint("sealed-", v.ID) || v.Tenant != "t" {
+				e.t.Fatalf("ListSealed must return each record's sealed value and tenant: %+v", v)
 			}
 			ids = append(ids, v.ID)
 		}
-		after = vs[len(vs)-1].ID
+		after = vs[len(vs)-1]
 	}
 	if fmt.Sprint(ids) != "[1 2 3 4 5]" {
 		e.t.Fatalf("ListSealed must page in ascending id order: %v", ids)
 	}
-	vs, err := s.ListSealed(e.ctx, lifecycle.SealedCredentialSecret, 20, 10)
+	vs, err := s.ListSealed(e.ctx, lifecycle.SealedCredentialSecret, lifecycle.SealedValue{ID: 20}, 10)
 	e.must(err, "ListSealed of credentials")
-	if len(vs) != 3 || vs[0].ID != 30 || string(vs[0].Value) != "secret-3" {
-		e.t.Fatalf("ListSealed(credentials, after 20): %+v", vs)
+	if len(vs) != 3 || vs[0].ID != 30 || string(vs[0].Value) != "secret-3" || vs[0].Tenant != "t" || vs[0].CredentialKind != lifecycle.KindSymmetricKey {
+		e.t.Fatalf("ListSealed(credentials, after 20) must list 30, 40, 50 with their tenant and kind: %+v", vs)
 	}
 	v := vs[0]
 	e.must(s.ReplaceSealed(e.ctx, v, []byte("resealed")), "ReplaceSealed")
@@ -294,6 +294,38 @@ func testSealed(e *env) {
 	}
 	e.wantErr(s.ReplaceSealed(e.ctx, lifecycle.SealedValue{Kind: lifecycle.SealedPSKPassword, ID: 99, Value: []byte("x")}, []byte("y")),
 		lifecycle.ErrNotFound, "ReplaceSealed of a missing record")
+
+	// Device keys page in (tenant, device id) order.
+	for _, d := range []*lifecycle.DeviceRecord{device("t2", "a", "n1"), device("t1", "b", "n2"), device("t1", "a", "n3"), device("t1 ", "a", "n4")} {
+		d.SealedKey = []byte(d.Tenant + "/" + d.ID)
+		e.must(s.CreateDevice(e.ctx, d), "CreateDevice")
+	}
+	var devs []string
+	after = lifecycle.SealedValue{}
+	for {
+		vs, err := s.ListSealed(e.ctx, lifecycle.SealedDeviceKey, after, 1)
+		e.must(err, "ListSealed of device keys")
+		if len(vs) == 0 {
+			break
+		}
+		if string(vs[0].Value) != vs[0].Tenant+"/"+vs[0].DeviceID || vs[0].Kind != lifecycle.SealedDeviceKey {
+			e.t.Fatalf("ListSealed must return each device's sealed key with its tenant and id: %+v", vs[0])
+		}
+		devs = append(devs, vs[0].Tenant+"/"+vs[0].DeviceID)
+		after = vs[0]
+	}
+	if fmt.Sprintf("%q", devs) != `["t1/a" "t1/b" "t1 /a" "t2/a"]` {
+		e.t.Fatalf("ListSealed of device keys must page in (tenant, id) order, byte-wise: %q", devs)
+	}
+	dv := lifecycle.SealedValue{Kind: lifecycle.SealedDeviceKey, Tenant: "t1", DeviceID: "b", Value: []byte("t1/b")}
+	e.must(s.ReplaceSealed(e.ctx, dv, []byte("new")), "ReplaceSealed of a device key")
+	if d, _ := s.GetDevice(e.ctx, "t1", "b"); string(d.SealedKey) != "new" {
+		e.t.Fatal("ReplaceSealed must store a device's new key")
+	}
+	if d, _ := s.GetDevice(e.ctx, "t1", "a"); string(d.SealedKey) != "t1/a" {
+		e.t.Fatal("ReplaceSealed of one device's key must not touch another's")
+	}
+	e.wantErr(s.ReplaceSealed(e.ctx, dv, []byte("again")), lifecycle.ErrConflict, "ReplaceSealed of a device key changed since it was read")
 }
 
 func testReopen(e *env) {

@@ -196,7 +196,7 @@ func testEngineDeviceFlow(e *env) {
 	}
 	raw, err := s.GetDevice(e.ctx, "t1", d.ID)
 	e.must(err, "GetDevice")
-	if bytes.Contains(raw.KeyHash, []byte(res.Key.Reveal())) || len(raw.KeyHash) == 0 {
+	if bytes.Contains(raw.SealedKey, []byte(res.Key.Reveal())) || len(raw.SealedKey) == 0 {
 		e.t.Fatal("a device key must be kept only as a keyed hash")
 	}
 	again, err := m.EnrollDevice(e.ctx, lifecycle.EnrollDeviceRequest{PSK: cred, Device: lifecycle.DeviceRequest{

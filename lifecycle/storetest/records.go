@@ -53,6 +53,9 @@ func allCases() []testCase {
 		{"Engine/DeviceFlow", testEngineDeviceFlow},
 		{"Engine/DeviceChecks", testEngineDeviceChecks},
 		{"Engine/Reseal", testEngineReseal},
+		{"Engine/ResealConvertsLegacy", testResealConvertsLegacy},
+		{"Engine/DeviceKeysSurviveRotation", testDeviceKeysSurviveRotation},
+		{"Engine/SealedBindsTenant", testSealedBindsTenant},
 		{"Engine/ConcurrentIssue", testEngineConcurrentIssue},
 		{"Engine/KeyFlow", testEngineKeyFlow},
 		{"Engine/KeyChecks", testEngineKeyChecks},
@@ -208,7 +211,7 @@ func device(tenant, id, name string) *lifecycle.DeviceRecord {
 		Tenant:     tenant,
 		ID:         id,
 		Name:       name,
-		KeyHash:    []byte("hash-" + id),
+		SealedKey:  []byte("hash-" + id),
 		Status:     lifecycle.DeviceActive,
 		IPAddress:  "192.0.2.1",
 		MACAddress: "aa:bb:cc:dd:ee:ff",
@@ -221,7 +224,7 @@ func device(tenant, id, name string) *lifecycle.DeviceRecord {
 func (e *env) checkDevice(got, want *lifecycle.DeviceRecord) {
 	e.t.Helper()
 	if got.Tenant != want.Tenant || got.ID != want.ID || got.Name != want.Name ||
-		!bytes.Equal(got.KeyHash, want.KeyHash) || got.Status != want.Status ||
+		!bytes.Equal(got.SealedKey, want.SealedKey) || got.Status != want.Status ||
 		got.IPAddress != want.IPAddress || got.MACAddress != want.MACAddress ||
 		!maps.Equal(got.ExtData, want.ExtData) || !sameTime(got.CreatedAt, want.CreatedAt) ||
 		!sameTime(got.UpdatedAt, want.UpdatedAt) || !sameTime(got.ExpiresAt, want.ExpiresAt) ||
@@ -242,7 +245,7 @@ func testDeviceCreateGet(e *env) {
 	e.checkDevice(got, d)
 	_, err = s.GetDeviceByName(e.ctx, "t1", "sensor-1")
 	e.wantErr(err, lifecycle.ErrNotFound, "device names must compare case-sensitively")
-	bare := &lifecycle.DeviceRecord{Tenant: "t1", ID: "dev2", Name: "bare", KeyHash: []byte{1}, Status: lifecycle.DeviceActive, CreatedAt: t0, UpdatedAt: t0}
+	bare := &lifecycle.DeviceRecord{Tenant: "t1", ID: "dev2", Name: "bare", SealedKey: []byte{1}, Status: lifecycle.DeviceActive, CreatedAt: t0, UpdatedAt: t0}
 	e.must(s.CreateDevice(e.ctx, bare), "CreateDevice without optional fields")
 	got, err = s.GetDevice(e.ctx, "t1", "dev2")
 	e.must(err, "GetDevice")
@@ -285,8 +288,8 @@ func testDeviceUpdate(e *env) {
 	d := device("t1", "a", "gw")
 	e.must(s.CreateDevice(e.ctx, d), "CreateDevice")
 	u := *d
-	u.Name = "renamed"               // fixed at creation: must not change
-	u.KeyHash = []byte("other-hash") // fixed at creation
+	u.Name = "renamed"                 // fixed at creation: must not change
+	u.SealedKey = []byte("other-hash") // fixed at creation
 	u.Status = lifecycle.DeviceDisabled
 	u.IPAddress = "2001:db8::1"
 	u.MACAddress = "00:11:22:33:44:55"
@@ -296,7 +299,7 @@ func testDeviceUpdate(e *env) {
 	e.must(s.UpdateDevice(e.ctx, &u), "UpdateDevice")
 	got, _ := s.GetDevice(e.ctx, "t1", "a")
 	want := u
-	want.Name, want.KeyHash = d.Name, d.KeyHash
+	want.Name, want.SealedKey = d.Name, d.SealedKey
 	e.checkDevice(got, &want)
 	e.must(s.UpdateDevice(e.ctx, &u), "an UpdateDevice that changes nothing must still succeed")
 	e.wantErr(s.UpdateDevice(e.ctx, device("t1", "zz", "x")), lifecycle.ErrNotFound, "UpdateDevice of a missing device")
