@@ -39,6 +39,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -73,21 +74,30 @@ type Options struct {
 	// Manager is called. Off by default: devices behind one NAT share an
 	// address. (The engine's own limit per keyid is on by default.)
 	AddressFailures int
-	// AddressWindow is the window and lock length of AddressFailures; 5
-	// minutes when 0.
+	// AddressWindow is the window and lock length of AddressFailures and
+	// LicenseFailures; 5 minutes when 0.
 	AddressWindow time.Duration
+	// LicenseFailures is how many requests with a wrong license (401) from
+	// one client address within AddressWindow lock that address for
+	// AddressWindow: its requests then answer 401 without their license
+	// being checked, so that the license cannot be guessed from it. Counted
+	// in memory, per process. 100 when 0; negative turns it off. (Devices
+	// behind one NAT share an address: one with a wrong license counts for
+	// all of them.)
+	LicenseFailures int
 }
 
 // Handler serves the protocol. Make one with New.
 type Handler struct {
-	m       lifecycle.Manager
-	prefix  string
-	license [32]byte // SHA-256 of the license, compared in constant time
-	admin   [32]byte // SHA-256 of the admin license; zero when none
-	user    [32]byte
-	log     *slog.Logger
-	limit   int64
-	byAddr  *lockout.Limiter
+	m          lifecycle.Manager
+	prefix     string
+	license    [32]byte // SHA-256 of the license, compared in constant time
+	admin      [32]byte // SHA-256 of the admin license; zero when none
+	user       [32]byte
+	log        *slog.Logger
+	limit      int64
+	byAddr     *lockout.Limiter
+	licenseLim *lockout.Limiter // license failures per address
 }
 
 // New returns a Handler serving m. It panics if opts.License is empty: a
@@ -115,15 +125,19 @@ func New(m lifecycle.Manager, opts *Options) *Handler {
 	if o.AddressWindow == 0 {
 		o.AddressWindow = 5 * time.Minute
 	}
+	if o.LicenseFailures == 0 {
+		o.LicenseFailures = 100
+	}
 	return &Handler{
-		byAddr:  lockout.New(o.AddressFailures, o.AddressWindow),
-		m:       m,
-		prefix:  o.Prefix,
-		license: sha256.Sum256([]byte(o.License)),
-		admin:   adminHash(o.AdminLicense),
-		user:    sha256.Sum256([]byte(wire.LicenseUser)),
-		log:     o.Logger,
-		limit:   o.MaxBodyBytes,
+		byAddr:     lockout.New(o.AddressFailures, o.AddressWindow),
+		licenseLim: lockout.New(o.LicenseFailures, o.AddressWindow),
+		m:          m,
+		prefix:     o.Prefix,
+		license:    sha256.Sum256([]byte(o.License)),
+		admin:      adminHash(o.AdminLicense),
+		user:       sha256.Sum256([]byte(wire.LicenseUser)),
+		log:        o.Logger,
+		limit:      o.MaxBodyBytes,
 	}
 }
 
@@ -264,15 +278,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.failCode(lifecycle.CodeMalformed, http.StatusMethodNotAllowed)
 		return
 	}
+	addr := clientAddr(r)
+	if ip, err := netip.ParseAddr(addr); err == nil {
+		// The engine's brute-force limits count per client address.
+		r = r.WithContext(lifecycle.WithClientAddress(r.Context(), ip))
+		x.r = r
+	}
 	if rt.auth {
+		if h.licenseLim.Locked(addr, time.Now()) {
+			h.unauthorized(x)
+			return
+		}
 		ok, admin := h.authorized(r)
 		if !ok {
+			h.licenseLim.Fail(addr, time.Now())
 			h.unauthorized(x)
 			return
 		}
 		x.admin = admin
 	}
-	addr := clientAddr(r)
 	if h.byAddr != nil && r.Method == http.MethodPost && h.byAddr.Locked(addr, time.Now()) {
 		x.failCode(lifecycle.CodePSKNotActive, http.StatusForbidden)
 		return

@@ -1,10 +1,14 @@
 package httpadapter_test
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -197,5 +201,38 @@ func TestAddressLimit(t *testing.T) {
 	// Without the address limit (the default) the right password works.
 	if status, _, _ := s.call("POST", idinfo, map[string]any{"mode": "auth", "keyid": keyid, "key": key}); status != 200 {
 		t.Fatalf("the default handler has no address limit: %d", status)
+	}
+}
+
+// TestLicenseFailureLimit: an address that keeps sending a wrong license is
+// refused (401) without its license being checked, so that guessing stops
+// there, while other addresses are served.
+func TestLicenseFailureLimit(t *testing.T) {
+	s := newServer(t, nil)
+	srv := httptest.NewServer(httpadapter.New(s.m, &httpadapter.Options{License: license, LicenseFailures: 20}))
+	defer srv.Close()
+	c := &server{t: t, url: srv.URL, store: s.store}
+	body := map[string]any{"mode": "create", "tenantid": "t", "alias": "a"}
+	for i := range 20 {
+		if status, _, _ := c.callAuth("POST", idinfo, body, "secureware-clm", fmt.Sprint("guess-", i)); status != 401 {
+			t.Fatalf("guess %d: %d, want 401", i, status)
+		}
+	}
+	if status, _, _ := c.call("POST", idinfo, body); status != 401 {
+		t.Fatalf("after 20 wrong licenses the address is refused even with the right one: %d", status)
+	}
+	// Another address (127.0.0.2, also loopback) is served.
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	hc := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	j, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", srv.URL+idinfo, bytes.NewReader(j))
+	req.SetBasicAuth("secureware-clm", license)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("another address with the license: %d, want 201", resp.StatusCode)
 	}
 }

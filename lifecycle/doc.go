@@ -42,11 +42,25 @@
 //
 // # Secrets
 //
-// PSK passwords, private keys and symmetric keys are sealed at rest with
-// AES-256-GCM under a key-encryption key (KEK) that a KeySource supplies;
-// each sealed value names its KEK version and is bound to its record, so a
-// value copied into another row does not open (CodeDecrypt). Device keys are
-// kept only as keyed hashes. Engine.Reseal moves every value to a new KEK.
+// PSK passwords, private keys, symmetric keys and device keys are sealed at
+// rest with AES-256-GCM under a key-encryption key (KEK) that a KeySource
+// supplies; each sealed value names its KEK version and is bound to its
+// record's kind, tenant and id, so a value copied into another row, or a
+// row moved to another tenant, does not open (CodeDecrypt). Engine.Reseal
+// moves every value to a new KEK (and converts values sealed by older
+// versions).
+//
+// # Brute force and expensive work
+//
+// Wrong PSK passwords are counted in the store per PSK and client address
+// (WithClientAddress) and per PSK: Options.AuthFailures (10) from one
+// address, or Options.AuthFailuresPerPSK (100) from all, within
+// Options.AuthWindow (5 minutes) lock the pair, or the PSK, for the window,
+// in every engine on the store. Requests that do expensive work (a
+// passphrase's PBKDF2, PKCS#12, an RSA key on the request's path) run
+// Options.ExpensiveConcurrency at a time, so that they cannot starve cheap
+// ones; and no key is generated or signed before the checks that can fail
+// without one.
 // Secret and SecretBytes never print: fmt, log/slog and encoding/json show
 // "[REDACTED]". Comparisons of secrets run in constant time.
 //

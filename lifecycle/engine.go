@@ -59,12 +59,22 @@ type Options struct {
 	// negative turns it off.
 	ReplayWindow time.Duration
 
-	// AuthFailures is how many wrong passwords for one PSK within
-	// AuthWindow lock it for AuthWindow: while locked, its authentications
-	// answer CodePSKNotActive (HTTP 403) before any store access. Failures
-	// are counted per canonical keyid, in memory, per process. 10 when 0;
-	// negative turns the limit off.
+	// AuthFailures is how many wrong passwords for one PSK from one client
+	// within AuthWindow lock that client out of that PSK for AuthWindow:
+	// its authentications then answer CodePSKNotActive (HTTP 403), right
+	// password or not, while the PSK's device, elsewhere, goes on working.
+	// The client is the address of WithClientAddress (an IPv6 address
+	// counts as its /64); requests that name none count as one client.
+	// Failures are counted in the store, so every engine on it sees them;
+	// a lock an engine has seen is refused from memory, without a store
+	// read. A success forgets that client's failures. 10 when 0; negative
+	// turns the limits off.
 	AuthFailures int
+	// AuthFailuresPerPSK is how many wrong passwords for one PSK from all
+	// clients together within AuthWindow lock the PSK for everyone for
+	// AuthWindow: the ceiling that a guesser with many addresses meets.
+	// Successes do not reset it. 100 when 0.
+	AuthFailuresPerPSK int
 	// AuthWindow is the counting window and the lock's length; 5 minutes
 	// when 0.
 	AuthWindow time.Duration
@@ -185,15 +195,18 @@ type Engine struct {
 	pageSize       int
 	maxPageSize    int
 
-	pskLimit  *lockout.Limiter
-	heavy     chan struct{} // a slot per expensive operation running
-	heavyWait time.Duration
-	blocks    map[Sequence]*numberBlock
-	poolSize  int
-	poolMu    sync.Mutex
-	pools     map[CertKeyType]*keyPool
-	blockSize int
-	replay    time.Duration
+	authLimit   int // per PSK and client; 0: off
+	authCeiling int // per PSK
+	authWindow  time.Duration
+	authLocks   lockout.Locks // locks seen in the store: (keyid, client) → until
+	heavy       chan struct{} // a slot per expensive operation running
+	heavyWait   time.Duration
+	blocks      map[Sequence]*numberBlock
+	poolSize    int
+	poolMu      sync.Mutex
+	pools       map[CertKeyType]*keyPool
+	blockSize   int
+	replay      time.Duration
 
 	cas          map[string]CA
 	caList       []CA
@@ -271,13 +284,12 @@ func New(store Store, opts *Options) (*Engine, error) {
 	if e.pageSize < 0 || e.maxPageSize < 0 || e.pageSize > e.maxPageSize {
 		return nil, errf("New", CodeConfigInvalid, "", errors.New("page sizes must satisfy 0 < PageSize ≤ MaxPageSize"))
 	}
-	if o.AuthWindow == 0 {
-		o.AuthWindow = 5 * time.Minute
+	e.authWindow = cmp.Or(o.AuthWindow, 5*time.Minute)
+	e.authLimit = max(cmp.Or(o.AuthFailures, 10), 0)
+	e.authCeiling = cmp.Or(o.AuthFailuresPerPSK, 100)
+	if e.authWindow < 0 || e.authCeiling < 0 {
+		return nil, errf("New", CodeConfigInvalid, "", errors.New("negative AuthWindow or AuthFailuresPerPSK"))
 	}
-	if o.AuthFailures == 0 {
-		o.AuthFailures = 10
-	}
-	e.pskLimit = lockout.New(o.AuthFailures, o.AuthWindow)
 	e.blockSize = o.NumberBlock
 	if e.blockSize == 0 {
 		e.blockSize = 16

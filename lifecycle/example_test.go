@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/netip"
 	"os"
 	"path/filepath"
 
@@ -108,4 +109,37 @@ func ExampleEngine_EnrollDevice() {
 	// mac: aa:bb:cc:dd:ee:ff
 	// same device: true key again: false
 	// name taken: 1702 device name already registered
+}
+
+// Name the client a request comes from, so that the brute-force limits
+// count wrong passwords per PSK and address: a guesser is locked out of a
+// PSK while its device, elsewhere, keeps working. httpadapter does this for
+// every request.
+func ExampleWithClientAddress() {
+	ctx := lifecycle.WithClientAddress(context.Background(), netip.MustParseAddr("2001:db8::7"))
+	addr, ok := lifecycle.ClientAddress(ctx)
+	fmt.Println(addr, ok)
+	// Output: 2001:db8::7 true
+}
+
+// Seal a secret for one record: it opens for that record, and not once
+// the record is moved to another tenant.
+func ExampleSealer_SealFor() {
+	ctx := context.Background()
+	keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: make([]byte, 32)})
+	sealer := lifecycle.NewSealer(keys, nil)
+	rec := lifecycle.SealedValue{Kind: lifecycle.SealedCredentialSecret, ID: 42, Tenant: "tenant01", CredentialKind: lifecycle.KindSymmetricKey}
+	sealed, err := sealer.SealFor(ctx, rec, []byte("a symmetric key"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec.Value = sealed
+	opened, err := sealer.OpenSealed(ctx, rec)
+	fmt.Println(string(opened), err)
+	rec.Tenant = "tenant02"
+	_, err = sealer.OpenSealed(ctx, rec)
+	fmt.Println(errors.Is(err, lifecycle.CodeDecrypt))
+	// Output:
+	// a symmetric key <nil>
+	// true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,4 +219,66 @@ func TestRSAKeyPoolRefillsInBursts(t *testing.T) {
 	}
 	f.issue(lifecycle.IssueCertificateRequest{Subject: "/CN=rsa", KeyType: "RSA-2048", Path: "/b"})
 	waitFor(size) // at half, the pool fills again
+}
+
+// TestBruteForceAcrossEngines: the counts live in the store, so two
+// engines on one database (two server processes) give a guesser 10 tries
+// per client address in all, not 10 each; the PSK's device, from another
+// address, keeps working; 100 failures from many addresses lock the PSK
+// for everyone (the ceiling).
+func TestBruteForceAcrossEngines(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	clock := &testClock{now: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
+	k := keys(t, 1, 1)
+	a := newEngine(t, store, &lifecycle.Options{Keys: k, Now: clock.Now})
+	b := newEngine(t, store, &lifecycle.Options{Keys: k, Now: clock.Now})
+	p, _ := a.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
+	from := func(addr string) context.Context {
+		return lifecycle.WithClientAddress(ctx, netip.MustParseAddr(addr))
+	}
+	guess := lifecycle.PSKCredentials{KeyID: p.KeyID, Password: "guess"}
+	right := lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}
+	attacker := from("203.0.113.7")
+	for i := range 10 {
+		_, err := []*lifecycle.Engine{a, b}[i%2].AuthenticatePSK(attacker, guess)
+		if !errors.Is(err, lifecycle.CodePasswordMismatch) {
+			t.Fatalf("guess %d: %v, want 1201", i+1, err)
+		}
+	}
+	for i, m := range []*lifecycle.Engine{a, b} {
+		if _, err := m.AuthenticatePSK(attacker, guess); !errors.Is(err, lifecycle.CodePSKNotActive) {
+			t.Fatalf("after 10 failures split over two engines, engine %d must refuse the address (1202): %v", i, err)
+		}
+		if _, err := m.AuthenticatePSK(attacker, right); !errors.Is(err, lifecycle.CodePSKNotActive) {
+			t.Fatalf("a locked address is refused even with the right password: %v", err)
+		}
+	}
+	if _, err := b.AuthenticatePSK(from("198.51.100.20"), right); err != nil {
+		t.Fatalf("the device, from its own address, must keep working: %v", err)
+	}
+	// An IPv6 attacker's /64 is one client.
+	for i := range 10 {
+		a.AuthenticatePSK(from(fmt.Sprintf("2001:db8:1:2::%x", i+1)), guess)
+	}
+	if _, err := b.AuthenticatePSK(from("2001:db8:1:2::ffff"), right); !errors.Is(err, lifecycle.CodePSKNotActive) {
+		t.Fatalf("10 failures from one IPv6 /64 lock the /64: %v", err)
+	}
+	// The ceiling: 100 failures from all addresses lock the PSK for everyone.
+	failures := 20 // so far
+	for n := 0; failures < 100; n++ {
+		for range 10 {
+			a.AuthenticatePSK(from(fmt.Sprintf("192.0.2.%d", n+1)), guess)
+			failures++
+		}
+	}
+	_, err := b.AuthenticatePSK(from("198.51.100.20"), right)
+	if !errors.Is(err, lifecycle.CodePSKNotActive) {
+		t.Fatalf("after 100 failures from many addresses the PSK is locked for everyone: %v", err)
+	}
+	t.Logf("FIGURE brute force, two engines on one store: 10 failures per keyid and address (5 on each engine) lock that address; the device from another address works; 100 from many addresses lock the keyid")
+	clock.add(5*time.Minute + time.Second)
+	if _, err := a.AuthenticatePSK(from("198.51.100.20"), right); err != nil {
+		t.Fatalf("after the window the PSK works again: %v", err)
+	}
 }

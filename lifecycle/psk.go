@@ -5,7 +5,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
+	"time"
 )
 
 // MaxKeyID is the largest keyid; past it IssuePSK answers CodeKeyIDExhausted.
@@ -198,19 +200,48 @@ func checkPSKFields(op string, p PSKCredentials) error {
 	return c.err()
 }
 
+// authLock is a (keyid, client) pair of the brute-force limits; client ""
+// is the PSK as a whole.
+type authLock struct {
+	keyID  int64
+	client string
+}
+
+// errLocked answers a request of a locked pair.
+func errLocked(op string) error {
+	return errf(op, CodePSKNotActive, "keyid", errors.New("locked after repeated failed authentications"))
+}
+
 // authenticate checks PSK credentials whose form checkPSKFields accepted:
-// 1202 locked after too many wrong passwords (before the store is read),
-// 1204 absent, 1201 wrong password (compared in constant time), 1202
+// 1202 locked after too many wrong passwords (from this client, or from
+// all), 1204 absent, 1201 wrong password (compared in constant time), 1202
 // disabled, 1203 expired. The password is checked before the state, so the
 // state of a PSK is told only to who knows its password.
 func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) (*PSKRecord, error) {
 	id, _ := ParseKeyID(c.KeyID)
-	if e.pskLimit.Locked(id, e.now()) {
-		return nil, errf(op, CodePSKNotActive, "keyid", errors.New("locked after repeated failed authentications"))
+	now := e.now().UTC()
+	client := clientOf(ctx)
+	pair, whole := authLock{id, client}, authLock{id, ""}
+	if e.authLimit > 0 && (e.authLocks.Locked(pair, now) || e.authLocks.Locked(whole, now)) {
+		return nil, errLocked(op)
 	}
 	r, err := e.store.GetPSK(ctx, id)
 	if err != nil {
 		return nil, e.storeErr(op, entityPSK, err)
+	}
+	var failed bool // this client has failures on record
+	if e.authLimit > 0 && now.Before(r.FailuresUntil) {
+		fs, err := e.store.GetAuthFailures(ctx, id, "", client)
+		if err != nil {
+			return nil, e.storeErr(op, entityNone, err)
+		}
+		for _, f := range fs {
+			if now.Before(f.LockedUntil) {
+				e.authLocks.Lock(authLock{id, f.Client}, f.LockedUntil, now)
+				return nil, errLocked(op)
+			}
+			failed = failed || f.Client == client && f.Count > 0
+		}
 	}
 	pw, err := e.sealer.OpenSealed(ctx, pskSealed(r))
 	if err != nil {
@@ -219,10 +250,14 @@ func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) 
 	match := subtle.ConstantTimeCompare(pw, []byte(c.Password)) == 1
 	clear(pw)
 	if !match {
-		e.pskLimit.Fail(id, e.now())
+		e.countFailure(ctx, id, client, now)
 		return nil, errf(op, CodePasswordMismatch, "key", nil)
 	}
-	e.pskLimit.Succeed(id)
+	if failed {
+		if err := e.store.ClearAuthFailures(ctx, id, client); err != nil {
+			e.log.Warn("clearing failed authentications", "op", op, "err", err.Error())
+		}
+	}
 	if r.Status != PSKActive {
 		return nil, errf(op, CodePSKNotActive, "", nil)
 	}
@@ -264,4 +299,58 @@ func (e *Engine) SetPSKStatus(ctx context.Context, keyID string, s PSKStatus) (e
 		return e.storeErr(op, entityPSK, err)
 	}
 	return nil
+}
+
+// countFailure records a wrong password for PSK id from client, in the
+// store, against the pair and against the PSK as a whole, and remembers
+// the locks that result. A store that cannot count is logged; the answer
+// stays 1201.
+func (e *Engine) countFailure(ctx context.Context, id int64, client string, now time.Time) {
+	if e.authLimit <= 0 {
+		return
+	}
+	fs, err := e.store.CountAuthFailures(ctx,
+		AuthFailure{KeyID: id, Client: client, At: now, Window: e.authWindow, Limit: e.authLimit},
+		AuthFailure{KeyID: id, Client: "", At: now, Window: e.authWindow, Limit: e.authCeiling})
+	if err != nil {
+		e.log.Warn("counting a failed authentication", "err", err.Error())
+		return
+	}
+	for _, f := range fs {
+		if now.Before(f.LockedUntil) {
+			e.authLocks.Lock(authLock{id, f.Client}, f.LockedUntil, now)
+		}
+	}
+}
+
+type clientAddressKey struct{}
+
+// WithClientAddress returns a copy of ctx that names the address of the
+// client a request comes from. The engine's brute-force limits count
+// failed authentications per PSK and client address (Options.AuthFailures);
+// httpadapter sets it from each request's peer.
+func WithClientAddress(ctx context.Context, addr netip.Addr) context.Context {
+	return context.WithValue(ctx, clientAddressKey{}, addr)
+}
+
+// ClientAddress returns the client address of ctx, if it names one.
+func ClientAddress(ctx context.Context) (netip.Addr, bool) {
+	a, ok := ctx.Value(clientAddressKey{}).(netip.Addr)
+	return a, ok && a.IsValid()
+}
+
+// clientOf is the client of the brute-force limits: an IPv4 address, the
+// /64 of an IPv6 one (a host usually has a whole /64), or "?" for requests
+// that name none, which then count as one client.
+func clientOf(ctx context.Context) string {
+	a, ok := ClientAddress(ctx)
+	if !ok {
+		return "?"
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
 }

@@ -115,8 +115,10 @@ const (
 
 // Sealer seals secrets at rest with AES-256-GCM under the KEKs of a
 // KeySource, and computes keyed hashes of secrets that are only ever
-// compared (device keys). Each KEK is expanded with HKDF-SHA256 into one key
-// for sealing and one for hashing. A Sealer is safe for concurrent use.
+// compared (device keys of stores of older versions; they are sealed now,
+// so that a re-seal carries them to a new KEK). Each KEK is expanded with
+// HKDF-SHA256 into one key for sealing and one for hashing. A Sealer is
+// safe for concurrent use.
 //
 // Every sealed value and hash names the KEK version that made it; the
 // associated data binds it to its record, so a value copied into another

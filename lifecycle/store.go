@@ -136,6 +136,30 @@ type PSKRecord struct {
 	Status    PSKStatus
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// FailuresUntil is when the PSK's failed authentications (counted by
+	// CountAuthFailures, which raises it) stop mattering: the engine reads
+	// their counts only before then, so that authentication costs nothing
+	// more while there are none. Zero when there never were any.
+	FailuresUntil time.Time
+}
+
+// AuthFailure is one failed authentication of a PSK to count: against the
+// PSK and one client (an address), or the PSK as a whole (Client "").
+type AuthFailure struct {
+	KeyID  int64
+	Client string // ≤ 64 bytes
+	At     time.Time
+	Window time.Duration // the counting window, and the length of a lock
+	Limit  int           // the failures within Window that lock the pair
+}
+
+// AuthFailures is the failure count of a (PSK, client) pair.
+type AuthFailures struct {
+	KeyID       int64
+	Client      string
+	Count       int       // failures in the window that began at Since
+	Since       time.Time // start of the counting window
+	LockedUntil time.Time // the pair is locked before then; zero if never locked
 }
 
 // DeviceRecord is a device as a Store keeps it.
@@ -346,6 +370,22 @@ type Tx interface {
 	// BindingsAt returns the bindings of a device at a path (to any
 	// credential), newest first, at most limit.
 	BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*BindingRecord, error)
+
+	// CountAuthFailures counts failed authentications, all in one
+	// transaction, and returns each pair's count after it, in the order
+	// given. Each pair counts in fixed windows: a failure at or past
+	// Since+Window (or of a pair not seen before) starts a window at At with
+	// Count 1; any other adds 1. When Count reaches Limit the pair is locked
+	// until At+Window, and a new window starts at At with Count 0. It also
+	// raises FailuresUntil of the PSK (if it exists) to At+Window. Of any
+	// number of concurrent calls, on any handles, none loses a count.
+	CountAuthFailures(ctx context.Context, fs ...AuthFailure) ([]*AuthFailures, error)
+	// GetAuthFailures returns the counts of keyID's pairs with the given
+	// clients; pairs never counted are left out.
+	GetAuthFailures(ctx context.Context, keyID int64, clients ...string) ([]*AuthFailures, error)
+	// ClearAuthFailures forgets the failures of a pair; a pair never
+	// counted is not an error.
+	ClearAuthFailures(ctx context.Context, keyID int64, client string) error
 
 	// ListSealed returns up to limit sealed values of kind that come after
 	// the value after (the last of the previous page; the zero SealedValue

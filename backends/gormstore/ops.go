@@ -119,7 +119,11 @@ func (o *ops) SetPSKStatus(ctx context.Context, keyID int64, st lifecycle.PSKSta
 }
 
 func (o *ops) DeletePSK(ctx context.Context, keyID int64) error {
-	return o.affected(o.with(ctx).Where("key_id = ?", keyID).Delete(&pskRow{}))
+	if err := o.affected(o.with(ctx).Where("key_id = ?", keyID).Delete(&pskRow{})); err != nil {
+		return err
+	}
+	// Its failure counts go with it; left behind, they would only be dead rows.
+	return o.s.wrap(o.with(ctx).Where("key_id = ?", keyID).Delete(&authFailureRow{}).Error)
 }
 
 func (o *ops) CreateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error {
@@ -453,4 +457,74 @@ func (o *ops) ReplaceSealed(ctx context.Context, v lifecycle.SealedValue, value 
 		return nil
 	}
 	return o.missingOrConflict(ctx, c.model, where, args...)
+}
+
+func (o *ops) CountAuthFailures(ctx context.Context, fs ...lifecycle.AuthFailure) ([]*lifecycle.AuthFailures, error) {
+	if o.tx == nil {
+		var out []*lifecycle.AuthFailures
+		err := o.s.Atomic(ctx, func(tx lifecycle.Tx) error {
+			var err error
+			out, err = tx.CountAuthFailures(ctx, fs...)
+			return err
+		})
+		return out, err
+	}
+	out := make([]*lifecycle.AuthFailures, 0, len(fs))
+	for _, f := range fs {
+		if f.Limit < 1 || f.Window <= 0 || len(f.Client) > 64 {
+			return nil, errors.New("gormstore: CountAuthFailures: a limit below 1, a window not positive, or a client over 64 bytes")
+		}
+		db := o.with(ctx)
+		err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&authFailureRow{KeyID: f.KeyID, Client: f.Client}).Error
+		if err != nil {
+			return nil, o.s.wrap(err)
+		}
+		q := db.Where("key_id = ? AND client = ?", f.KeyID, f.Client)
+		if o.s.dialect.Name != "sqlite" { // SQLite's write transactions are exclusive already
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		var row authFailureRow
+		if err := q.Take(&row).Error; err != nil {
+			return nil, o.s.wrap(err)
+		}
+		at, window := micros(f.At), f.Window.Microseconds()
+		if at >= row.Since+window { // a new pair (Since 0) too
+			row.Count, row.Since = 1, at
+		} else {
+			row.Count++
+		}
+		if row.Count >= f.Limit {
+			row.LockedUntil, row.Count, row.Since = at+window, 0, at
+		}
+		err = db.Model(&authFailureRow{}).Where("key_id = ? AND client = ?", f.KeyID, f.Client).
+			Updates(map[string]any{"count": row.Count, "since": row.Since, "locked_until": row.LockedUntil}).Error
+		if err != nil {
+			return nil, o.s.wrap(err)
+		}
+		err = db.Model(&pskRow{}).Where("key_id = ? AND failures_until < ?", f.KeyID, at+window).Update("failures_until", at+window).Error
+		if err != nil {
+			return nil, o.s.wrap(err)
+		}
+		out = append(out, row.record())
+	}
+	return out, nil
+}
+
+func (o *ops) GetAuthFailures(ctx context.Context, keyID int64, clients ...string) ([]*lifecycle.AuthFailures, error) {
+	if len(clients) == 0 {
+		return nil, nil
+	}
+	var rows []authFailureRow
+	if err := o.with(ctx).Where("key_id = ? AND client IN ?", keyID, clients).Order("client").Find(&rows).Error; err != nil {
+		return nil, o.s.wrap(err)
+	}
+	out := make([]*lifecycle.AuthFailures, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record()
+	}
+	return out, nil
+}
+
+func (o *ops) ClearAuthFailures(ctx context.Context, keyID int64, client string) error {
+	return o.s.wrap(o.with(ctx).Where("key_id = ? AND client = ?", keyID, client).Delete(&authFailureRow{}).Error)
 }

@@ -13,7 +13,9 @@ import (
 // SchemaVersion is the version of the schema this package creates. Open
 // upgrades an older schema to it and refuses a newer one. Version 3: text
 // compares byte for byte on MySQL/MariaDB too (a NO PAD collation; before,
-// 'tenantB' = 'tenantB ').
+// 'tenantB' = 'tenantB '); failed authentications are counted in the store
+// (clm_auth_failures, clm_psks.failures_until); the device key column holds
+// the sealed key.
 const SchemaVersion = 3
 
 // The tables. Times are microseconds since the Unix epoch, UTC, in BIGINT
@@ -44,15 +46,37 @@ type pskRow struct {
 	Status    int    `gorm:"not null"`
 	CreatedAt int64  `gorm:"not null;autoCreateTime:false"`
 	ExpiresAt int64  `gorm:"not null"`
+	// FailuresUntil: see lifecycle.PSKRecord (schema 3).
+	FailuresUntil int64 `gorm:"not null;default:0"`
 }
 
 func (pskRow) TableName() string { return "clm_psks" }
 
-const pskColumns = "key_id, tenant, alias, password, status, created_at, expires_at"
+const pskColumns = "key_id, tenant, alias, password, status, created_at, expires_at, failures_until"
 
 // fields are the row's fields in the order of pskColumns.
 func (p *pskRow) fields() []any {
-	return []any{&p.KeyID, &p.Tenant, &p.Alias, &p.Password, &p.Status, &p.CreatedAt, &p.ExpiresAt}
+	return []any{&p.KeyID, &p.Tenant, &p.Alias, &p.Password, &p.Status, &p.CreatedAt, &p.ExpiresAt, &p.FailuresUntil}
+}
+
+// authFailureRow counts the failed authentications of a PSK from a client
+// (schema 3).
+type authFailureRow struct {
+	KeyID       int64  `gorm:"primaryKey;autoIncrement:false"`
+	Client      string `gorm:"primaryKey;size:64"`
+	Count       int    `gorm:"not null"`
+	Since       int64  `gorm:"not null"`
+	LockedUntil int64  `gorm:"not null"`
+}
+
+func (authFailureRow) TableName() string { return "clm_auth_failures" }
+
+func (a *authFailureRow) record() *lifecycle.AuthFailures {
+	r := &lifecycle.AuthFailures{KeyID: a.KeyID, Client: a.Client, Count: a.Count, Since: fromMicros(a.Since)}
+	if a.LockedUntil != 0 {
+		r.LockedUntil = fromMicros(a.LockedUntil)
+	}
+	return r
 }
 
 type deviceRow struct {
@@ -141,7 +165,7 @@ func valuesOf(fields []any) []any {
 	return out
 }
 
-var models = []any{&schemaRow{}, &sequenceRow{}, &pskRow{}, &deviceRow{}, &credentialRow{}, &bindingRow{}}
+var models = []any{&schemaRow{}, &sequenceRow{}, &pskRow{}, &deviceRow{}, &credentialRow{}, &bindingRow{}, &authFailureRow{}}
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
@@ -153,17 +177,25 @@ func pathHash(p string) string {
 }
 
 func toPSKRow(r *lifecycle.PSKRecord) *pskRow {
-	return &pskRow{
+	p := &pskRow{
 		KeyID: r.KeyID, Tenant: r.Tenant, Alias: r.Alias, Password: r.Password,
 		Status: int(r.Status), CreatedAt: micros(r.CreatedAt), ExpiresAt: micros(r.ExpiresAt),
 	}
+	if !r.FailuresUntil.IsZero() {
+		p.FailuresUntil = micros(r.FailuresUntil)
+	}
+	return p
 }
 
 func (p *pskRow) record() *lifecycle.PSKRecord {
-	return &lifecycle.PSKRecord{
+	r := &lifecycle.PSKRecord{
 		KeyID: p.KeyID, Tenant: p.Tenant, Alias: p.Alias, Password: p.Password,
 		Status: lifecycle.PSKStatus(p.Status), CreatedAt: fromMicros(p.CreatedAt), ExpiresAt: fromMicros(p.ExpiresAt),
 	}
+	if p.FailuresUntil != 0 {
+		r.FailuresUntil = fromMicros(p.FailuresUntil)
+	}
+	return r
 }
 
 func toDeviceRow(r *lifecycle.DeviceRecord) (*deviceRow, error) {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -389,4 +390,73 @@ func TestStrictModes(t *testing.T) {
 			}
 		})
 	})
+}
+
+// from returns an HTTP client whose connections come from a loopback
+// address of its own (127.0.0.0/8 is all loopback), as another host would.
+func from(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// TestAttackBruteForceTwoProcesses: two server processes on one database
+// share the failure counts. A guesser with the license gets 10 wrong
+// passwords per keyid from its address in all (split over both servers),
+// not 10 per server; the device, from its own address, keeps working; 100
+// from many addresses lock the keyid for everyone.
+func TestAttackBruteForceTwoProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	bin := buildServer(t)
+	for _, db := range []struct {
+		name  string
+		store func(t *testing.T) string
+	}{
+		{"SQLite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "clm.db") }},
+		{"MariaDB", func(t *testing.T) string { return "mysql:" + testdb.MySQL(t) }},
+		{"PostgreSQL", func(t *testing.T) string { return "postgres:" + testdb.Postgres(t) }},
+	} {
+		t.Run(db.name, func(t *testing.T) {
+			store := db.store(t)
+			servers := []string{startProcess(t, bin, store), startProcess(t, bin, store)}
+			api := &attacker{t: t, url: servers[0], license: "race-license-0123456789", hc: http.DefaultClient}
+			keyID, key := api.psk("tenantA")
+			auth := func(hc *http.Client, server int, password string) (int, int) {
+				api.hc, api.url = hc, servers[server]
+				st, r := api.post("IDInfo", map[string]any{"mode": "auth", "keyid": keyID, "key": password})
+				return st, code(r)
+			}
+			guesser, device := from("127.0.0.1"), from("127.0.0.2")
+			for i := range 10 {
+				if st, c := auth(guesser, i%2, fmt.Sprint("guess-", i)); st != 403 || c != 1201 {
+					t.Fatalf("guess %d: %d/%d, want 403/1201", i+1, st, c)
+				}
+			}
+			for s := range servers {
+				if st, c := auth(guesser, s, "guess-11"); st != 403 || c != 1202 {
+					t.Fatalf("after 10 guesses split over two servers, server %d must refuse the address (403/1202), got %d/%d", s, st, c)
+				}
+				if st, c := auth(guesser, s, key); c != 1202 {
+					t.Fatalf("a locked address is refused even with the right password: %d/%d", st, c)
+				}
+				if st, c := auth(device, s, key); st != 200 {
+					t.Fatalf("the device, from its own address, must keep working on server %d: %d/%d", s, st, c)
+				}
+			}
+			// The ceiling: 100 failures from many addresses.
+			for n := 3; n <= 11; n++ {
+				hc := from(fmt.Sprintf("127.0.0.%d", n))
+				for i := range 10 {
+					auth(hc, i%2, "guess")
+				}
+			}
+			for s := range servers {
+				if st, c := auth(device, s, key); st != 403 || c != 1202 {
+					t.Fatalf("after 100 failures from 10 addresses the keyid is locked for everyone, on server %d: %d/%d", s, st, c)
+				}
+			}
+			t.Logf("FIGURE brute force over HTTP, 2 clmserver processes on %s: 10 guesses per keyid and address in all (5 on each), the device from another address unaffected; 100 from 10 addresses lock the keyid", db.name)
+		})
+	}
 }

@@ -1,6 +1,7 @@
-// Package lockout counts failed authentications per key (a PSK's keyid, a
-// client address) in a window and locks a key whose failures reach a limit.
-// It lives in memory, per process.
+// Package lockout counts failed authentications per key (a client
+// address) in a window and locks a key whose failures reach a limit, in
+// memory, per process (Limiter); and remembers locks learned from a store
+// that several processes share (Locks).
 package lockout
 
 import (
@@ -85,4 +86,38 @@ func (l *Limiter) sweep(now time.Time) {
 			delete(l.m, k)
 		}
 	}
+}
+
+// Locks remembers keys locked until a time, as learned from a store that
+// several processes share, so that this process refuses a locked key
+// without asking the store again. It is safe for concurrent use.
+type Locks struct {
+	mu sync.Mutex
+	m  map[any]time.Time
+}
+
+// Locked reports whether key is locked at now.
+func (l *Locks) Locked(key any, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	until, ok := l.m[key]
+	return ok && now.Before(until)
+}
+
+// Lock records, at now, that key is locked until then. Past 100,000 keys
+// the locks that have ended are dropped.
+func (l *Locks) Lock(key any, until, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = make(map[any]time.Time)
+	}
+	if len(l.m) >= 100000 {
+		for k, u := range l.m {
+			if !now.Before(u) {
+				delete(l.m, k)
+			}
+		}
+	}
+	l.m[key] = until
 }

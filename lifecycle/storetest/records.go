@@ -46,6 +46,8 @@ func allCases() []testCase {
 		{"Context/Cancelled", testContextCancelled},
 		{"Errors/WrapSentinels", testErrorsWrap},
 		{"Sealed/ListReplace", testSealed},
+		{"AuthFailures/CountLockClear", testAuthFailures},
+		{"AuthFailures/ConcurrentHandles", testAuthFailuresConcurrent},
 		{"Reopen", testReopen},
 		{"Ping", testPing},
 		{"Engine/PSKFlow", testEnginePSKFlow},
