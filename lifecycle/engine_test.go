@@ -112,7 +112,7 @@ func TestRandInjected(t *testing.T) {
 		}
 		return p.Password.Reveal()
 	}
-	if issue() != issue() {
+	if first, second := issue(), issue(); first != second {
 		t.Fatal("an injected Rand must determine the password")
 	}
 }

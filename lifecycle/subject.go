@@ -94,7 +94,7 @@ func ParseSubject(s string) (*Subject, error) {
 		seen[name] = true
 		if name == "C" {
 			if len(value) != 2 || !isUpperAlpha(value) {
-				return nil, errors.Join(ErrSubjectSyntax, errors.New("C is a two-letter country code"))
+				return nil, errors.Join(ErrSubjectSyntax, errors.New("the country (C) is a two-letter code"))
 			}
 		} else if utf8.RuneCountInString(value) > bound {
 			return nil, errors.Join(ErrSubjectLimit, errors.New(name+" is longer than RFC 5280 allows"))

@@ -23,7 +23,6 @@ type privatePostgres struct {
 	t         *testing.T
 	bin, data string
 	port      int
-	started   bool
 }
 
 func newPrivatePostgres(t *testing.T) *privatePostgres {
