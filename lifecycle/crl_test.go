@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/lifecycle"
 )
@@ -29,22 +30,41 @@ func (c *countingCA) SignCRL(ctx context.Context, t *x509.RevocationList) ([]byt
 	return c.CA.SignCRL(ctx, t)
 }
 
+// wrappedCA is an engine on SQLite whose CA, the local one, is seen
+// through wrap; o's Keys and CAs are set here.
+type wrappedCA struct {
+	store *gormstore.Store
+	keys  *lifecycle.StaticKeys
+	local *ca.CA
+	m     *lifecycle.Engine
+}
+
+func newWrappedCA(t *testing.T, wrap func(lifecycle.CA) lifecycle.CA, o *lifecycle.Options) *wrappedCA {
+	t.Helper()
+	w := &wrappedCA{store: openStore(t), keys: keys(t, 1, 1)}
+	var err error
+	if w.local, err = ca.Open(context.Background(), w.store, w.keys, nil); err != nil {
+		t.Fatal(err)
+	}
+	if o == nil {
+		o = &lifecycle.Options{}
+	}
+	o.Keys, o.CAs = w.keys, []lifecycle.CA{wrap(w.local)}
+	w.m = newEngine(t, w.store, o)
+	return w
+}
+
 // TestCRLSignedWhenItChanges: GET /CRL is unauthenticated, so a CRL is
 // signed when the CA's revoked and superseded certificates change (by any
 // engine on the store) or half its validity has passed; other calls are
 // answered with the same CRL, with no signature and no CRL number drawn.
 func TestCRLSignedWhenItChanges(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t)
-	k := keys(t, 1, 1)
-	local, err := ca.Open(ctx, s, k, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &testClock{now: time.Now()}
-	counted := &countingCA{CA: local}
-	m := newEngine(t, s, &lifecycle.Options{Keys: k, CAs: []lifecycle.CA{counted}, Now: clk.Now})
-	other := newEngine(t, s, &lifecycle.Options{Keys: k, CAs: []lifecycle.CA{local}, Now: clk.Now}) // another process
+	counted := &countingCA{}
+	w := newWrappedCA(t, func(c lifecycle.CA) lifecycle.CA { counted.CA = c; return counted }, &lifecycle.Options{Now: clk.Now})
+	m := w.m
+	other := newEngine(t, w.store, &lifecycle.Options{Keys: w.keys, CAs: []lifecycle.CA{w.local}, Now: clk.Now}) // another process
 	f := &certFixture{t: t, m: other}
 	p, _ := other.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
 	f.creds = lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}
@@ -115,15 +135,9 @@ func TestCRLSignedWhenItChanges(t *testing.T) {
 // that the CAs sign is reused for 10 seconds.
 func TestStatusDoesNotSignPerCall(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t)
-	k := keys(t, 1, 1)
-	local, err := ca.Open(ctx, s, k, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &testClock{now: time.Now()}
-	counted := &countingCA{CA: local}
-	m := newEngine(t, s, &lifecycle.Options{Keys: k, CAs: []lifecycle.CA{counted}, Now: clk.Now})
+	counted := &countingCA{}
+	m := newWrappedCA(t, func(c lifecycle.CA) lifecycle.CA { counted.CA = c; return counted }, &lifecycle.Options{Now: clk.Now}).m
 	for range 200 {
 		if err := m.Status(ctx); err != nil {
 			t.Fatal(err)
@@ -143,14 +157,8 @@ func TestStatusDoesNotSignPerCall(t *testing.T) {
 // binding and state) answers before a key is generated or signed.
 func TestNothingExpensiveBeforeChecks(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t)
-	k := keys(t, 1, 1)
-	local, err := ca.Open(ctx, s, k, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	counted := &countingCA{CA: local}
-	m := newEngine(t, s, &lifecycle.Options{Keys: k, CAs: []lifecycle.CA{counted}})
+	counted := &countingCA{}
+	m := newWrappedCA(t, func(c lifecycle.CA) lifecycle.CA { counted.CA = c; return counted }, nil).m
 	f := &certFixture{t: t, m: m}
 	p, _ := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
 	f.creds = lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}

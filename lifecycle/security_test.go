@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/lifecycle"
 )
 
@@ -55,14 +54,10 @@ func (c *blockingCA) Sign(ctx context.Context, t *x509.Certificate, pub crypto.P
 // and changes nothing.
 func TestExpensiveOperationsBounded(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t)
-	k := keys(t, 1, 1)
-	local, err := ca.Open(ctx, s, k, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocking := &blockingCA{CA: local, release: make(chan struct{})}
-	m := newEngine(t, s, &lifecycle.Options{Keys: k, CAs: []lifecycle.CA{blocking}, ExpensiveConcurrency: 1, ExpensiveWait: 200 * time.Millisecond})
+	blocking := &blockingCA{release: make(chan struct{})}
+	w := newWrappedCA(t, func(c lifecycle.CA) lifecycle.CA { blocking.CA = c; return blocking },
+		&lifecycle.Options{ExpensiveConcurrency: 1, ExpensiveWait: 200 * time.Millisecond})
+	m, s := w.m, w.store
 	p, _ := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
 	creds := lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}
 	d, err := m.EnrollDevice(ctx, lifecycle.EnrollDeviceRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: "gw"}})
