@@ -206,6 +206,7 @@ func StatusOf(c lifecycle.Code) int {
 type exchange struct {
 	w      http.ResponseWriter
 	r      *http.Request
+	ctx    context.Context // r's, naming the client address
 	mode   string
 	status int
 	code   lifecycle.Code
@@ -239,7 +240,7 @@ func (x *exchange) failCode(c lifecycle.Code, status int) {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	x := &exchange{w: w, r: r}
+	x := &exchange{w: w, r: r, ctx: r.Context()}
 	defer func() {
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("client", clientAddr(r)),
@@ -281,8 +282,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r)
 	if ip, err := netip.ParseAddr(addr); err == nil {
 		// The engine's brute-force limits count per client address.
-		r = r.WithContext(lifecycle.WithClientAddress(r.Context(), ip))
-		x.r = r
+		x.ctx = lifecycle.WithClientAddress(x.ctx, ip)
 	}
 	if rt.auth {
 		if h.licenseLim.Locked(addr, time.Now()) {

@@ -55,7 +55,7 @@ func (b *body) requireExisting() {
 
 // credInfo serves CredInfo (spec §6).
 func (h *Handler) credInfo(x *exchange) {
-	ctx := x.r.Context()
+	ctx := x.ctx
 	b := h.readBody(x, "create", "get", "update", "revoke")
 	if b == nil {
 		return

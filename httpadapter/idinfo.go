@@ -15,7 +15,7 @@ func pskInfo(p *lifecycle.PSK) wire.PSKInfo {
 
 // idInfo serves IDInfo: POST create/auth/delete, GET to read or list.
 func (h *Handler) idInfo(x *exchange) {
-	ctx := x.r.Context()
+	ctx := x.ctx
 	if x.r.Method == http.MethodGet {
 		if h.requireAdmin(x) {
 			return
@@ -74,7 +74,7 @@ func (h *Handler) idInfo(x *exchange) {
 // malformed keyid gives an empty keyinfo); without keyid it lists, with
 // the optional tenantid, limit and after.
 func (h *Handler) idInfoGet(x *exchange) {
-	ctx := x.r.Context()
+	ctx := x.ctx
 	q := x.r.URL.Query()
 	infos := []wire.PSKInfo{}
 	if q.Has("keyid") {

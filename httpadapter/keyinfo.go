@@ -23,7 +23,7 @@ func keyResponse(r *lifecycle.KeyResult) wire.KeyInfoResponse {
 
 // keyInfo serves KeyInfo (spec §7).
 func (h *Handler) keyInfo(x *exchange) {
-	ctx := x.r.Context()
+	ctx := x.ctx
 	b := h.readBody(x, "create", "get", "update", "delete")
 	if b == nil {
 		return

@@ -11,7 +11,7 @@ import (
 // systemStatus serves SystemStatus: 200 when the Manager's Status (the
 // store answers, every CA signs) passes.
 func (h *Handler) systemStatus(x *exchange) {
-	if err := h.m.Status(x.r.Context()); err != nil {
+	if err := h.m.Status(x.ctx); err != nil {
 		x.fail(err)
 		return
 	}
@@ -31,7 +31,7 @@ func (h *Handler) crl(x *exchange) {
 		x.fail(&lifecycle.Error{Code: lifecycle.CodeMalformed, Op: "CRL", Field: "format"})
 		return
 	}
-	crl, err := h.m.CRL(x.r.Context(), caName)
+	crl, err := h.m.CRL(x.ctx, caName)
 	if err != nil {
 		x.fail(err)
 		return

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -220,17 +221,20 @@ func errLocked(op string) error {
 func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) (*PSKRecord, error) {
 	id, _ := ParseKeyID(c.KeyID)
 	now := e.now().UTC()
-	client := clientOf(ctx)
-	pair, whole := authLock{id, client}, authLock{id, ""}
-	if e.authLimit > 0 && (e.authLocks.Locked(pair, now) || e.authLocks.Locked(whole, now)) {
+	if e.authLimit > 0 && e.authLocks.Any() &&
+		(e.authLocks.Locked(authLock{id, clientOf(ctx)}, now) || e.authLocks.Locked(authLock{id, ""}, now)) {
 		return nil, errLocked(op)
 	}
 	r, err := e.store.GetPSK(ctx, id)
 	if err != nil {
 		return nil, e.storeErr(op, entityPSK, err)
 	}
-	var failed bool // this client has failures on record
+	var (
+		failed bool   // this client has failures on record
+		client string // made only when failures matter
+	)
 	if e.authLimit > 0 && now.Before(r.FailuresUntil) {
+		client = clientOf(ctx)
 		fs, err := e.store.GetAuthFailures(ctx, id, "", client)
 		if err != nil {
 			return nil, e.storeErr(op, entityNone, err)
@@ -250,7 +254,7 @@ func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) 
 	match := subtle.ConstantTimeCompare(pw, []byte(c.Password)) == 1
 	clear(pw)
 	if !match {
-		e.countFailure(ctx, id, client, now)
+		e.countFailure(ctx, id, cmp.Or(client, clientOf(ctx)), now)
 		return nil, errf(op, CodePasswordMismatch, "key", nil)
 	}
 	if failed {

@@ -6,6 +6,7 @@ package lockout
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,8 +17,9 @@ type Limiter struct {
 	max    int
 	window time.Duration
 
-	mu sync.Mutex
-	m  map[any]*failures
+	mu      sync.Mutex
+	m       map[any]*failures
+	entries atomic.Int64 // len(m): Locked answers without the mutex when 0
 }
 
 type failures struct {
@@ -37,7 +39,7 @@ func New(max int, window time.Duration) *Limiter {
 
 // Locked reports whether key is locked at now.
 func (l *Limiter) Locked(key any, now time.Time) bool {
-	if l == nil {
+	if l == nil || l.entries.Load() == 0 {
 		return false
 	}
 	l.mu.Lock()
@@ -61,6 +63,7 @@ func (l *Limiter) Fail(key any, now time.Time) {
 		}
 		f = &failures{since: now}
 		l.m[key] = f
+		l.entries.Store(int64(len(l.m)))
 	}
 	f.n++
 	if f.n >= l.max {
@@ -74,8 +77,12 @@ func (l *Limiter) Succeed(key any) {
 	if l == nil {
 		return
 	}
+	if l.entries.Load() == 0 {
+		return
+	}
 	l.mu.Lock()
 	delete(l.m, key)
+	l.entries.Store(int64(len(l.m)))
 	l.mu.Unlock()
 }
 
@@ -92,16 +99,29 @@ func (l *Limiter) sweep(now time.Time) {
 // several processes share, so that this process refuses a locked key
 // without asking the store again. It is safe for concurrent use.
 type Locks struct {
-	mu sync.Mutex
-	m  map[any]time.Time
+	mu      sync.Mutex
+	m       map[any]time.Time
+	entries atomic.Int64 // len(m)
 }
+
+// Any reports whether any lock is known, ended or not: while none is, a
+// caller need not even make the keys it would ask Locked about.
+func (l *Locks) Any() bool { return l.entries.Load() > 0 }
 
 // Locked reports whether key is locked at now.
 func (l *Locks) Locked(key any, now time.Time) bool {
+	if !l.Any() {
+		return false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	until, ok := l.m[key]
-	return ok && now.Before(until)
+	if ok && !now.Before(until) { // ended: forget it, so that Any turns false again
+		delete(l.m, key)
+		l.entries.Store(int64(len(l.m)))
+		return false
+	}
+	return ok
 }
 
 // Lock records, at now, that key is locked until then. Past 100,000 keys
@@ -120,4 +140,5 @@ func (l *Locks) Lock(key any, until, now time.Time) {
 		}
 	}
 	l.m[key] = until
+	l.entries.Store(int64(len(l.m)))
 }
