@@ -107,6 +107,15 @@ func (e *Engine) caByRef(ref CertificateRef) CA {
 	return nil
 }
 
+// caName is the CA a request names, or the default CA's name when it names
+// none.
+func (e *Engine) caName(name string) string {
+	if name == "" && len(e.caList) > 0 {
+		return e.caList[0].Name()
+	}
+	return name
+}
+
 func (e *Engine) defaultCA() CA {
 	if len(e.caList) == 0 {
 		return nil
@@ -244,10 +253,7 @@ func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (r
 	}()
 	c := newCheck(op)
 	c.psk(req.PSK)
-	d := c.device(req.Device, deviceRules{mayRegister: true, nameRequired: true}, e.requireDevKey)
-	c.require("catype", req.CA != "")
-	c.require("keyfilepath", req.KeyPath != "")
-	c.require("cafilepath", req.Path != "")
+	d := c.device(req.Device, deviceRules{mayRegister: true}, e.requireDevKey)
 	f := c.certFormat("cacerttype", req.Format, false)
 	c.text("keyfilepath", req.KeyPath, MaxPathLen)
 	c.text("cafilepath", req.Path, MaxPathLen)
@@ -260,7 +266,7 @@ func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (r
 		ca = e.cas[req.Issuer]
 	}
 	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
-		if req.CA != CANameCA || ca == nil {
+		if cmp.Or(req.CA, CANameCA) != CANameCA || ca == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
 		return tx.PutBinding(ctx, e.caBindings(caller.Tenant, dev.Device.ID, ca, req.Path)...)
@@ -286,14 +292,10 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	defer func() { e.auditCertificate(ctx, op, req.PSK.KeyID, req.Device.ID, res, err) }()
 	c := newCheck(op)
 	c.psk(req.PSK)
-	d := c.device(req.Device, deviceRules{mayRegister: true, nameRequired: true}, e.requireDevKey)
-	c.require("catype", req.CA != "")
+	d := c.device(req.Device, deviceRules{mayRegister: true}, e.requireDevKey)
 	c.require("clientsubject", req.Subject != "")
-	c.require("keyfilepath", req.KeyPath != "")
-	c.require("clientfilepath", req.Path != "")
 	f := c.certFormat("clientcerttype", req.Format, true)
 	caf := c.certFormat("cacerttype", req.CAFormat, false)
-	c.require("cafilepath", req.CAPath != "" || f != FormatPEM)
 	c.require("passphrase", req.Passphrase != "" || f != FormatP12)
 	sub := c.subject("clientsubject", req.Subject)
 	if sub != nil && !e.wildcards {
@@ -316,7 +318,7 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	if err := e.precheckDevice(ctx, op, caller.Tenant, d); err != nil {
 		return nil, err
 	}
-	ca := e.cas[req.CA]
+	ca := e.cas[e.caName(req.CA)]
 	if ca == nil {
 		return nil, errf(op, CodeCANameInvalid, "catype", nil)
 	}
@@ -340,7 +342,7 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	}
 	var replayed *CredentialRecord
 	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
-		if d.ID != "" {
+		if d.ID != "" && req.Path != "" {
 			var err error
 			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *CredentialRecord) bool {
 				return r.Kind == KindCertificate && r.CA == leaf.record.CA && r.Subject == leaf.record.Subject && r.KeyType == leaf.record.KeyType
@@ -381,10 +383,9 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
-	c.require("catype", req.CA != "")
+	caName := e.caName(req.CA)
 	ref := c.ref("", req.Ref, true)
-	c.require("filepath", req.Path != "")
-	f := c.certFormat("certtype", req.Format, req.CA != CANameCA)
+	f := c.certFormat("certtype", req.Format, caName != CANameCA)
 	c.require("passphrase", req.Passphrase != "" || f != FormatP12)
 	c.passphrase(req.Passphrase, f == FormatP12)
 	c.text("filepath", req.Path, MaxPathLen)
@@ -392,7 +393,7 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 	if err != nil {
 		return nil, err
 	}
-	release, err := e.expensive(ctx, op, req.CA != CANameCA && heavyEncoding(f, req.Passphrase))
+	release, err := e.expensive(ctx, op, caName != CANameCA && heavyEncoding(f, req.Passphrase))
 	if err != nil {
 		return nil, err
 	}
@@ -404,16 +405,16 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 	now := e.now()
 	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		var err error
-		if req.CA == CANameCA {
+		if caName == CANameCA {
 			if ca = e.caByRef(ref); ca == nil {
 				return errf(op, CodeCertNotFound, "keynumber", nil)
 			}
 			return tx.PutBinding(ctx, e.caBindings(caller.Tenant, dev.Device.ID, ca, req.Path)...)
 		}
-		if e.cas[req.CA] == nil {
+		if e.cas[caName] == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
-		if rec, err = e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, ref, CodeCertNotFound, "keynumber"); err != nil {
+		if rec, err = e.lookupCert(ctx, tx, op, caller.Tenant, caName, ref, CodeCertNotFound, "keynumber"); err != nil {
 			return err
 		}
 		if err := e.isolated(ctx, tx, op, caller.Tenant, dev.Device.ID, rec.KeyNumber, CodeCertNotFound, "keynumber"); err != nil {
@@ -456,12 +457,11 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
-	c.require("catype", req.CA != "")
+	caName := e.caName(req.CA)
 	ref := c.ref("", req.Ref, true)
 	adopt := c.ref("new", req.Adopt, false)
-	c.require("filepath", req.Path != "")
 	f := c.certFormat("certtype", req.Format, true)
-	c.require("passphrase", req.Passphrase != "" || (!adopt.zero() && f != FormatP12))
+	c.require("passphrase", req.Passphrase != "" || f != FormatP12)
 	c.format("newkeynumber", adopt.zero() || adopt != ref, "must name another certificate")
 	c.passphrase(req.Passphrase, f == FormatP12)
 	c.text("filepath", req.Path, MaxPathLen)
@@ -471,7 +471,7 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		return nil, err
 	}
 	newPath := cmp.Or(req.NewPath, req.Path)
-	ca := e.cas[req.CA]
+	ca := e.cas[caName]
 	now := e.now()
 
 	// The successor is made before the transaction (which may run more
@@ -485,7 +485,7 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		if ca == nil {
 			return nil, errf(op, CodeCANameInvalid, "catype", nil)
 		}
-		old, err := e.renewable(ctx, e.store, op, caller.Tenant, d.ID, req.CA, ref, req.Path, now)
+		old, err := e.renewable(ctx, e.store, op, caller.Tenant, d.ID, caName, ref, req.Path, now)
 		if err != nil {
 			return nil, err
 		}
@@ -497,7 +497,7 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		if !kt.Valid() {
 			kt = e.certKeyType
 		}
-		release, err := e.expensive(ctx, op, true) // a new key, and a passphrase to encrypt it
+		release, err := e.expensive(ctx, op, heavyEncoding(f, req.Passphrase) || kt.isRSA())
 		if err != nil {
 			return nil, err
 		}
@@ -521,12 +521,12 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		if ca == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
-		old, err := e.renewable(ctx, tx, op, caller.Tenant, dev.Device.ID, req.CA, ref, req.Path, now)
+		old, err := e.renewable(ctx, tx, op, caller.Tenant, dev.Device.ID, caName, ref, req.Path, now)
 		if err != nil {
 			return err
 		}
 		if !adopt.zero() {
-			n, err := e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, adopt, CodeCertNotFound, "newkeynumber")
+			n, err := e.lookupCert(ctx, tx, op, caller.Tenant, caName, adopt, CodeCertNotFound, "newkeynumber")
 			if err == nil {
 				err = e.isolated(ctx, tx, op, caller.Tenant, dev.Device.ID, n.KeyNumber, CodeCertNotFound, "newkeynumber")
 			}
@@ -660,7 +660,7 @@ func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateReq
 	c := newCheck(op)
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
-	c.require("catype", req.CA != "")
+	caName := e.caName(req.CA)
 	ref := c.ref("", req.Ref, true)
 	c.format("reason", validReason(req.Reason), "an RFC 5280 reason code: 0 to 10 but 7")
 	c.text("filepath", req.Path, MaxPathLen)
@@ -673,10 +673,10 @@ func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateReq
 	)
 	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
 		var err error
-		if e.cas[req.CA] == nil {
+		if e.cas[caName] == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
-		if rec, err = e.lookupCert(ctx, tx, op, caller.Tenant, req.CA, ref, CodeCertNotFound, "keynumber"); err != nil {
+		if rec, err = e.lookupCert(ctx, tx, op, caller.Tenant, caName, ref, CodeCertNotFound, "keynumber"); err != nil {
 			return err
 		}
 		if err := e.isolated(ctx, tx, op, caller.Tenant, dev.Device.ID, rec.KeyNumber, CodeCertNotFound, "keynumber"); err != nil {

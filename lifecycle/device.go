@@ -180,7 +180,7 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 		if err := tx.CreateDevice(ctx, r); err != nil {
 			err = e.storeErr(op, entityDevice, err)
 			if errors.Is(err, CodeDeviceNameExists) {
-				err.(*Error).Field = "devicename"
+				err.(*Error).Field = goField(op, "devicename")
 			}
 			return nil, err
 		}

@@ -151,10 +151,13 @@ func (c Code) Error() string { return c.String() }
 // hold internal detail (a database error, say) and is for logs of the
 // embedder, not for the wire.
 type Error struct {
-	Code  Code   // the CLM code; never CodeOK
-	Op    string // the Manager method, as "IssuePSK"
-	Field string // the request field at fault, by its wire name, or ""
-	Err   error  // the underlying cause, or nil
+	Code Code   // the CLM code; never CodeOK
+	Op   string // the Manager method, as "IssuePSK"
+	// Field is the request field at fault, as the Go request names it
+	// ("CA", "Path", "Device.Key", "Ref.KeyNumber"), or "". (httpadapter's
+	// own errors name the protocol's fields.)
+	Field string
+	Err   error // the underlying cause, or nil
 }
 
 func (e *Error) Error() string {
@@ -195,13 +198,59 @@ func CodeOf(err error) Code {
 	return CodeSystem
 }
 
-// errf builds an *Error for op. field may be "".
+// errf builds an *Error for op. field, the protocol's name of the field at
+// fault, may be "".
 func errf(op string, code Code, field string, cause error) *Error {
-	return &Error{Code: code, Op: op, Field: field, Err: cause}
+	return &Error{Code: code, Op: op, Field: goField(op, field), Err: cause}
 }
 
 // fieldErr is the error of a request field that fails validation; the text
 // says what is wrong without echoing the value.
 func fieldErr(op string, code Code, field, why string) *Error {
-	return &Error{Code: code, Op: op, Field: field, Err: fmt.Errorf("%s", why)}
+	return &Error{Code: code, Op: op, Field: goField(op, field), Err: fmt.Errorf("%s", why)}
+}
+
+// goFields are the Go names of the request fields that the checks name by
+// the protocol's names (which the engine's checks share with the spec).
+var goFields = map[string]string{
+	"keyid": "PSK.KeyID", "key": "PSK.Password",
+	"deviceid": "Device.ID", "devicename": "Device.Name", "devicekey": "Device.Key",
+	"ipaddress": "Device.IPAddress", "macaddress": "Device.MACAddress", "ext_data": "Device.ExtData",
+	"tenantid": "Tenant", "alias": "Alias", "catype": "CA", "clientsubject": "Subject",
+	"clientcerttype": "Format", "certtype": "Format", "cacerttype": "CAFormat",
+	"clientfilepath": "Path", "filepath": "Path", "commonkeyfilepath": "Path", "newfilepath": "NewPath",
+	"cafilepath": "CAPath", "keyfilepath": "KeyPath", "passphrase": "Passphrase",
+	"keytype": "KeyType", "keylength": "KeyLength", "commonkey": "Key",
+	"keynumber": "KeyNumber", "newkeynumber": "NewKeyNumber",
+	"keynumber/cert": "Ref.KeyNumber", "certserial": "Ref.Serial",
+	"newkeynumber/cert": "Adopt.KeyNumber", "newcertserial": "Adopt.Serial",
+	"reason": "Reason", "limit": "Limit", "after": "After", "status": "Status",
+}
+
+// goField returns the Go name of the field a check of op names.
+func goField(op, field string) string {
+	switch op {
+	case "AuthenticatePSK", "DeletePSK", "GetPSK", "SetPSKStatus":
+		switch field {
+		case "keyid":
+			return "KeyID"
+		case "key":
+			return "Password"
+		}
+	case "CACertificate":
+		switch field {
+		case "cafilepath":
+			return "Path"
+		case "cacerttype":
+			return "Format"
+		}
+	case "GetCertificate", "RenewCertificate", "RevokeCertificate":
+		if field == "keynumber" || field == "newkeynumber" {
+			field += "/cert"
+		}
+	}
+	if g, ok := goFields[field]; ok {
+		return g
+	}
+	return field
 }

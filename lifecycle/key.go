@@ -9,10 +9,11 @@ import (
 	clmcipher "github.com/credlife/clm/cipher"
 )
 
-// Limits of the symmetric-key fields (spec §7).
+// Limits and defaults of the symmetric-key fields (spec §7).
 const (
 	MaxKeyAliasLen   = 64
 	DefaultKeyLength = 128
+	DefaultKeyType   = "AES"
 )
 
 // keyLengths are every key length of every algorithm: a length outside it
@@ -27,11 +28,8 @@ func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyR
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{mayRegister: true}, e.requireDevKey)
 	c.require("alias", req.Alias != "")
-	c.require("keytype", req.KeyType != "")
-	c.require("keyfilepath", req.KeyPath != "")
-	c.require("commonkeyfilepath", req.Path != "")
-	alg, algErr := clmcipher.ParseAlgorithm(req.KeyType)
-	c.format("keytype", req.KeyType == "" || algErr == nil, "must be AES or TWINE")
+	alg, algErr := clmcipher.ParseAlgorithm(cmp.Or(req.KeyType, DefaultKeyType))
+	c.format("keytype", algErr == nil, "must be AES or TWINE")
 	c.text("alias", req.Alias, MaxKeyAliasLen)
 	c.text("keyfilepath", req.KeyPath, MaxPathLen)
 	c.text("commonkeyfilepath", req.Path, MaxPathLen)
@@ -65,7 +63,7 @@ func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyR
 	}
 	var replayed *CredentialRecord
 	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
-		if d.ID != "" {
+		if d.ID != "" && req.Path != "" {
 			var err error
 			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *CredentialRecord) bool {
 				return r.Kind == KindSymmetricKey && r.Alias == rec.Alias && r.KeyType == rec.KeyType && r.KeyLength == rec.KeyLength
@@ -206,7 +204,6 @@ func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (res *KeyResult,
 	c.psk(req.PSK)
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
 	c.number("keynumber", req.KeyNumber, true)
-	c.require("filepath", req.Path != "")
 	c.text("filepath", req.Path, MaxPathLen)
 	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
@@ -250,7 +247,6 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
 	c.number("keynumber", req.KeyNumber, true)
 	c.number("newkeynumber", req.NewKeyNumber, false)
-	c.require("filepath", req.Path != "")
 	c.format("newkeynumber", req.NewKeyNumber == 0 || req.NewKeyNumber != req.KeyNumber, "must differ from keynumber")
 	c.text("filepath", req.Path, MaxPathLen)
 	c.text("newfilepath", req.NewPath, MaxPathLen)
@@ -380,7 +376,6 @@ func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (res *Dele
 	d := c.device(req.Device, deviceRules{}, e.requireDevKey)
 	c.number("keynumber", req.KeyNumber, true)
 	c.require("commonkey", len(req.Key) > 0)
-	c.require("filepath", req.Path != "")
 	c.text("filepath", req.Path, MaxPathLen)
 	c.limit("commonkey", len(req.Key) <= 64, "longer than any key")
 	caller, err := e.admit(ctx, op, c, req.PSK)

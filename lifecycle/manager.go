@@ -197,10 +197,10 @@ type EncodedCertificate struct {
 type CACertificateRequest struct {
 	PSK     PSKCredentials
 	Device  DeviceRequest
-	CA      string     // "CA"
-	Format  CertFormat // pem or der
-	Path    string     // cafilepath: where the device keeps it
-	KeyPath string     // keyfilepath: required by the protocol, otherwise unused
+	CA      string     // "CA", or "" for it
+	Format  CertFormat // pem (the default) or der
+	Path    string     // where the device keeps it; "" binds it without a path
+	KeyPath string     // the protocol's keyfilepath; unused
 	Issuer  string     // which CA's certificate: "" for the default issuing CA
 }
 
@@ -211,18 +211,24 @@ type CACertificateResult struct {
 }
 
 // IssueCertificateRequest asks for a certificate (certmode "client").
+// Only PSK, Device and Subject are required. A request without
+// Device.ID registers a device, named Device.Name or, without one, its id.
 type IssueCertificateRequest struct {
 	PSK        PSKCredentials
 	Device     DeviceRequest
-	CA         string     // issuing CA, "ca1" by default
+	CA         string     // the issuing CA; "" for the engine's default (the first of Options.CAs, "ca1")
 	Subject    string     // /C=../ST=../L=../O=../OU=../CN=.. ; CN required
-	Format     CertFormat // of the certificate: pem, der or p12
-	CAFormat   CertFormat // of the CA certificate: pem or der
-	KeyType    string     // "" for the engine's default
-	Passphrase Secret     // encrypts the private key; required for p12
-	Path       string     // clientfilepath
-	CAPath     string     // cafilepath
-	KeyPath    string     // keyfilepath: required, otherwise unused
+	Format     CertFormat // of the certificate: pem (the default), der or p12
+	CAFormat   CertFormat // of the CA certificate: pem (the default) or der
+	KeyType    string     // "" for the engine's default (Options.CertKeyType, EC-P256)
+	Passphrase Secret     // encrypts the private key; required for p12; "" gives unencrypted PKCS#8
+	// Path is where the device keeps the certificate; "" binds it to the
+	// device without a path (and later calls without a path match that
+	// binding). A retry within Options.ReplayWindow is recognised by its
+	// path: without one, every call issues a new certificate.
+	Path    string
+	CAPath  string // where the device keeps the CA certificate; "" records none
+	KeyPath string // the protocol's keyfilepath; unused
 }
 
 // CertificateResult is an issued, fetched or renewed certificate.
@@ -245,31 +251,31 @@ type CertificateRef struct {
 type GetCertificateRequest struct {
 	PSK        PSKCredentials
 	Device     DeviceRequest
-	CA         string // "CA" or an issuing CA's name
+	CA         string // an issuing CA's name ("" for the default), or "CA" for a CA certificate
 	Ref        CertificateRef
-	Format     CertFormat
-	Passphrase Secret
-	Path       string // filepath: where the device keeps it; required
+	Format     CertFormat // pem (the default), der or p12
+	Passphrase Secret     // encrypts the private key; required for p12
+	Path       string     // where the device keeps it; "" binds it without a path
 }
 
 // RenewCertificateRequest renews a certificate (mode "update").
 type RenewCertificateRequest struct {
 	PSK        PSKCredentials
 	Device     DeviceRequest
-	CA         string
-	Ref        CertificateRef
-	Adopt      CertificateRef // newkeynumber/newcertserial; zero to issue anew
-	Format     CertFormat
-	Passphrase Secret
-	Path       string // filepath
-	NewPath    string // newfilepath; "" for Path
+	CA         string         // "" for the default CA
+	Ref        CertificateRef // the certificate to renew
+	Adopt      CertificateRef // a certificate to adopt as the successor; zero to issue anew
+	Format     CertFormat     // pem (the default), der or p12
+	Passphrase Secret         // encrypts the new key; required for p12; "" gives unencrypted PKCS#8
+	Path       string         // where the device keeps the old one ("" if bound without a path)
+	NewPath    string         // where it keeps the successor; "" for Path
 }
 
 // RevokeCertificateRequest revokes a certificate (mode "revoke").
 type RevokeCertificateRequest struct {
 	PSK    PSKCredentials
 	Device DeviceRequest
-	CA     string
+	CA     string // "" for the default CA
 	Ref    CertificateRef
 	Reason int    // RFC 5280 CRLReason; 0 unspecified
 	Path   string // optional; if given it must match a binding
@@ -296,10 +302,10 @@ type CreateKeyRequest struct {
 	PSK       PSKCredentials
 	Device    DeviceRequest
 	Alias     string // required, ≤ 64 bytes
-	KeyType   string // "AES" or "TWINE"
+	KeyType   string // "AES" (the default) or "TWINE"
 	KeyLength int    // bits; 0 for 128
-	Path      string // commonkeyfilepath
-	KeyPath   string // keyfilepath: required, otherwise unused
+	Path      string // where the device keeps it; "" binds it without a path (and is never taken for a retry)
+	KeyPath   string // the protocol's keyfilepath; unused
 }
 
 // KeyResult is a created, fetched or rotated symmetric key.
@@ -318,7 +324,7 @@ type GetKeyRequest struct {
 	PSK       PSKCredentials
 	Device    DeviceRequest
 	KeyNumber int64
-	Path      string // filepath
+	Path      string // where the device keeps it; "" binds it without a path
 }
 
 // RotateKeyRequest rotates a symmetric key (mode "update").
@@ -329,8 +335,8 @@ type RotateKeyRequest struct {
 	NewKeyNumber int64  // adopt this key instead of generating one; 0 to generate
 	Alias        string // "" keeps the old alias
 	KeyLength    int    // 0 keeps the old length
-	Path         string // filepath
-	NewPath      string // newfilepath; "" for Path
+	Path         string // where the device keeps the key ("" if bound without a path)
+	NewPath      string // where it keeps the new one; "" for Path
 }
 
 // DeleteKeyRequest deletes a symmetric key.
@@ -339,7 +345,7 @@ type DeleteKeyRequest struct {
 	Device    DeviceRequest
 	KeyNumber int64
 	Key       SecretBytes // must equal the stored key
-	Path      string      // filepath
+	Path      string      // where the device keeps it ("" if bound without a path)
 }
 
 // DeleteKeyResult names the deleted key.

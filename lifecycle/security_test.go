@@ -20,8 +20,8 @@ func TestWildcardsRefusedByDefault(t *testing.T) {
 	req.PSK, req.Device = f.creds, f.dev
 	_, err := f.m.IssueCertificate(context.Background(), req)
 	var e *lifecycle.Error
-	if !errors.As(err, &e) || e.Code != lifecycle.CodeMalformed || e.Field != "clientsubject" {
-		t.Fatalf("a wildcard CN by default: %v, want 1103 on clientsubject", err)
+	if !errors.As(err, &e) || e.Code != lifecycle.CodeMalformed || e.Field != "Subject" {
+		t.Fatalf("a wildcard CN by default: %v, want 1103 on Subject", err)
 	}
 	f = newCertFixture(t, &lifecycle.Options{AllowWildcards: true})
 	req.PSK, req.Device = f.creds, f.dev

@@ -147,7 +147,7 @@ func run(ctx context.Context, dbPath, keyPath string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("registered device %s id=%s mac=%s (device key returned once, kept as a keyed hash)\n",
+	fmt.Printf("registered device %s id=%s mac=%s (device key returned once, sealed at rest)\n",
 		dev.Device.Name, dev.Device.ID, dev.Device.MACAddress)
 	again, err := m.EnrollDevice(ctx, lifecycle.EnrollDeviceRequest{PSK: creds, Device: lifecycle.DeviceRequest{
 		ID: dev.Device.ID, Name: name, Key: dev.Key,
@@ -161,14 +161,14 @@ func run(ctx context.Context, dbPath, keyPath string) error {
 
 	// A certificate and a TWINE key for the device.
 	known := lifecycle.DeviceRequest{ID: dev.Device.ID, Key: dev.Key}
-	cert, err := m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: known, CA: ca1.Name(),
-		Subject: "/C=JP/O=Example/CN=" + name + ".example.com", KeyPath: "/tmp/key", Path: "/etc/clm/client.pem", CAPath: "/etc/clm/ca.pem"})
+	cert, err := m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: known,
+		Subject: "/C=JP/O=Example/CN=" + name + ".example.com", Path: "/etc/clm/client.pem"})
 	if err != nil {
 		return err
 	}
 	fmt.Printf("issued certificate keynumber=%d serial=%s until %s\n", cert.Certificate.KeyNumber, cert.Certificate.Serial, cert.Certificate.NotAfter.Format(time.DateOnly))
 	key, err := m.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: known, Alias: "telemetry",
-		KeyType: "TWINE", KeyLength: 80, KeyPath: "/tmp/key", Path: "/etc/clm/twine.key"})
+		KeyType: "TWINE", KeyLength: 80, Path: "/etc/clm/twine.key"})
 	if err != nil {
 		return err
 	}

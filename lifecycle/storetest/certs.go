@@ -318,13 +318,8 @@ func testEngineCertChecks(e *env) {
 		err  error
 		want lifecycle.Code
 	}{
-		{"issue: catype missing", issue(func(r *lifecycle.IssueCertificateRequest) { r.CA = "" }), lifecycle.CodeMissing},
 		{"issue: subject missing", issue(func(r *lifecycle.IssueCertificateRequest) { r.Subject = "" }), lifecycle.CodeMissing},
-		{"issue: keyfilepath missing", issue(func(r *lifecycle.IssueCertificateRequest) { r.KeyPath = "" }), lifecycle.CodeMissing},
-		{"issue: clientfilepath missing", issue(func(r *lifecycle.IssueCertificateRequest) { r.Path = "" }), lifecycle.CodeMissing},
-		{"issue: cafilepath missing for pem", issue(func(r *lifecycle.IssueCertificateRequest) { r.CAPath = "" }), lifecycle.CodeMissing},
 		{"issue: passphrase missing for p12", issue(func(r *lifecycle.IssueCertificateRequest) { r.Format = lifecycle.FormatP12 }), lifecycle.CodeMissing},
-		{"issue: devicename missing for a new device", issue(func(r *lifecycle.IssueCertificateRequest) { r.Device = lifecycle.DeviceRequest{} }), lifecycle.CodeMissing},
 		{"issue: subject without CN", issue(func(r *lifecycle.IssueCertificateRequest) { r.Subject = "/C=JP/O=x" }), lifecycle.CodeMalformed},
 		{"issue: subject without leading slash", issue(func(r *lifecycle.IssueCertificateRequest) { r.Subject = "CN=x" }), lifecycle.CodeMalformed},
 		{"issue: unknown attribute", issue(func(r *lifecycle.IssueCertificateRequest) { r.Subject = "/CN=x/E=a@b" }), lifecycle.CodeMalformed},
@@ -341,7 +336,6 @@ func testEngineCertChecks(e *env) {
 		{"issue: catype CA for a client certificate", issue(func(r *lifecycle.IssueCertificateRequest) { r.CA = "CA" }), lifecycle.CodeCANameInvalid},
 		{"issue: unknown device before catype", issue(func(r *lifecycle.IssueCertificateRequest) { r.CA, r.Device.ID = "ca9", "nosuch" }), lifecycle.CodeDeviceNotFound},
 		{"caonly: catype ca1", caonly(func(r *lifecycle.CACertificateRequest) { r.CA = "ca1" }), lifecycle.CodeCANameInvalid},
-		{"caonly: cafilepath missing", caonly(func(r *lifecycle.CACertificateRequest) { r.Path = "" }), lifecycle.CodeMissing},
 		{"caonly: p12", caonly(func(r *lifecycle.CACertificateRequest) { r.Format = lifecycle.FormatP12 }), lifecycle.CodeMalformed},
 		{"get: neither keynumber nor serial", get(func(r *lifecycle.GetCertificateRequest) { r.Ref = lifecycle.CertificateRef{} }), lifecycle.CodeMissing},
 		{"get: bad serial", get(func(r *lifecycle.GetCertificateRequest) { r.Ref = lifecycle.CertificateRef{Serial: "XYZ"} }), lifecycle.CodeMalformed},
@@ -352,8 +346,7 @@ func testEngineCertChecks(e *env) {
 		{"get: catype ca1 naming the CA certificate", get(func(r *lifecycle.GetCertificateRequest) { r.Ref.KeyNumber = k.ca.KeyNumber() }), lifecycle.CodeCertNotFound},
 		{"get: unknown catype", get(func(r *lifecycle.GetCertificateRequest) { r.CA = "ca9" }), lifecycle.CodeCANameInvalid},
 		{"get: revoked", get(func(r *lifecycle.GetCertificateRequest) { r.Ref.KeyNumber = revoked.Certificate.KeyNumber }), lifecycle.CodeCertRevoked},
-		{"renew: passphrase missing", renew(func(r *lifecycle.RenewCertificateRequest) { r.Passphrase = "" }), lifecycle.CodeMissing},
-		{"renew: filepath missing", renew(func(r *lifecycle.RenewCertificateRequest) { r.Path = "" }), lifecycle.CodeMissing},
+		{"renew: no path, for a certificate bound at one", renew(func(r *lifecycle.RenewCertificateRequest) { r.Path = "" }), lifecycle.CodeCertPathNotFound},
 		{"renew: adopting itself", renew(func(r *lifecycle.RenewCertificateRequest) { r.Adopt = lifecycle.CertificateRef{KeyNumber: kn} }), lifecycle.CodeMalformed},
 		{"renew: not bound to this device", renew(func(r *lifecycle.RenewCertificateRequest) { r.Ref.KeyNumber = other.Certificate.KeyNumber }), lifecycle.CodeCertNotBound},
 		{"renew: wrong filepath", renew(func(r *lifecycle.RenewCertificateRequest) { r.Path = "/elsewhere" }), lifecycle.CodeCertPathNotFound},

@@ -167,9 +167,6 @@ func testEngineKeyChecks(e *env) {
 		want lifecycle.Code
 	}{
 		{"create: alias missing", create(func(r *lifecycle.CreateKeyRequest) { r.Alias = "" }), lifecycle.CodeMissing},
-		{"create: keytype missing", create(func(r *lifecycle.CreateKeyRequest) { r.KeyType = "" }), lifecycle.CodeMissing},
-		{"create: keyfilepath missing", create(func(r *lifecycle.CreateKeyRequest) { r.KeyPath = "" }), lifecycle.CodeMissing},
-		{"create: commonkeyfilepath missing", create(func(r *lifecycle.CreateKeyRequest) { r.Path = "" }), lifecycle.CodeMissing},
 		{"create: unknown keytype", create(func(r *lifecycle.CreateKeyRequest) { r.KeyType = "DES" }), lifecycle.CodeMalformed},
 		{"create: alias over 64 bytes", create(func(r *lifecycle.CreateKeyRequest) { r.Alias = strings.Repeat("a", 65) }), lifecycle.CodeOutOfRange},
 		{"create: TWINE-256", create(func(r *lifecycle.CreateKeyRequest) { r.KeyType, r.KeyLength = "TWINE", 256 }), lifecycle.CodeOutOfRange},
@@ -179,7 +176,6 @@ func testEngineKeyChecks(e *env) {
 		{"create: name taken", create(func(r *lifecycle.CreateKeyRequest) { r.Device = lifecycle.DeviceRequest{Name: "gw-1"} }), lifecycle.CodeDeviceNameExists},
 		{"get: deviceid missing", get(func(r *lifecycle.GetKeyRequest) { r.Device.ID = "" }), lifecycle.CodeMissing},
 		{"get: keynumber missing", get(func(r *lifecycle.GetKeyRequest) { r.KeyNumber = 0 }), lifecycle.CodeMissing},
-		{"get: filepath missing", get(func(r *lifecycle.GetKeyRequest) { r.Path = "" }), lifecycle.CodeMissing},
 		{"get: no such key", get(func(r *lifecycle.GetKeyRequest) { r.KeyNumber = 9999 }), lifecycle.CodeKeyNotFound},
 		{"get: another tenant's key", get(func(r *lifecycle.GetKeyRequest) { r.KeyNumber = foreign.KeyNumber }), lifecycle.CodeKeyNotFound},
 		{"get: updated key", get(func(r *lifecycle.GetKeyRequest) { r.KeyNumber = superseded.KeyNumber }), lifecycle.CodeKeyUpdated},
