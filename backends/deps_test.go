@@ -17,6 +17,7 @@ func TestOpenersLinkOnlyTheirDriver(t *testing.T) {
 	pkgs := map[string]string{
 		"github.com/credlife/clm/lifecycle":              "",
 		"github.com/credlife/clm/backends/gormstore":     "",
+		"github.com/credlife/clm/backends/memstore":      "",
 		"github.com/credlife/clm/backends/sqlitestore":   "sqlite",
 		"github.com/credlife/clm/backends/mysqlstore":    "mysql",
 		"github.com/credlife/clm/backends/postgresstore": "postgres",

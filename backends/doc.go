@@ -7,6 +7,8 @@
 //   - postgresstore: PostgreSQL (github.com/jackc/pgx).
 //
 // All three return a *gormstore.Store, which implements lifecycle.Store on
-// GORM and passes the conformance suite of lifecycle/storetest. Program
-// against lifecycle.Manager; a Store is only handed to lifecycle.New.
+// GORM and passes the conformance suite of lifecycle/storetest. memstore is
+// a Store in memory, with no driver at all: the reference for backend
+// authors and a test double for embedders. Program against
+// lifecycle.Manager; a Store is only handed to lifecycle.New.
 package backends

@@ -313,6 +313,10 @@ type Tx interface {
 	// NextNumber returns the next number of seq. Numbers start at 1 and are
 	// never handed out twice, whatever the concurrency and the number of Store
 	// handles on the database; a rolled-back transaction may leave a gap.
+	// Inside Atomic, the transaction holds seq until it ends: another
+	// transaction's NextNumber of seq, on any handle, waits for it to commit
+	// or roll back, so that a sequence serves as a lock (ca.Open creates a
+	// CA once this way).
 	NextNumber(ctx context.Context, seq Sequence) (int64, error)
 	// NextNumbers reserves n (≥ 1) consecutive numbers of seq and returns
 	// the first: no other call, on any handle, is handed any of them.
