@@ -145,7 +145,8 @@ func Open(ctx context.Context, store lifecycle.Store, keys lifecycle.KeySource, 
 	default:
 		der, err := sealer.OpenSealed(ctx, lifecycle.SealedOf(rec))
 		if err != nil {
-			return nil, fmt.Errorf("ca: %s: %w", o.Name, err)
+			ver, _ := lifecycle.SealedVersion(rec.Secret)
+			return nil, fmt.Errorf("ca: %s: its private key does not open: %w, version %d: %w", o.Name, lifecycle.ErrWrongMasterKey, ver, err)
 		}
 		key, err := x509.ParsePKCS8PrivateKey(der)
 		clear(der)

@@ -1,8 +1,10 @@
 package lifecycle_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log"
@@ -142,4 +144,20 @@ func ExampleSealer_SealFor() {
 	// Output:
 	// a symmetric key <nil>
 	// true
+}
+
+// Load the master key from the environment (one key, or versioned keys for
+// a rotation): here CLM_MASTER_KEY holds versions 1 and 2, and 2 seals.
+func ExampleKeysFromEnv() {
+	one := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
+	two := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32))
+	os.Setenv("CLM_MASTER_KEY", "1:"+one+",2:"+two)
+	defer os.Unsetenv("CLM_MASTER_KEY")
+	keys, err := lifecycle.KeysFromEnv("CLM_MASTER_KEY")
+	if err != nil {
+		log.Fatal(err)
+	}
+	cur, _ := keys.CurrentKEK(context.Background())
+	fmt.Println(cur) // a KEK prints its version, never its key
+	// Output: KEK{Version:2 Key:[REDACTED]}
 }

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // ResealStats counts what a re-seal pass did.
@@ -90,4 +91,42 @@ func kindName(k SealedKind) string {
 		return "device key"
 	}
 	return "value"
+}
+
+// ErrWrongMasterKey is wrapped by CheckKeys (and by ca.Open) when the
+// store's secrets do not open under the KeySource: the store was sealed
+// with a different master key.
+var ErrWrongMasterKey = errors.New("this store was sealed with a different master key")
+
+// CheckKeys opens the first sealed value of each kind in the store under
+// the KeySource, so that a program started with the wrong master key says
+// so at once ("this store was sealed with a different master key, version
+// N", wrapping ErrWrongMasterKey) rather than answering CodeDecrypt to its
+// first requests. An empty store passes. It costs a read and an open per
+// kind.
+func (e *Engine) CheckKeys(ctx context.Context) error {
+	const op = "CheckKeys"
+	for _, kind := range []SealedKind{SealedPSKPassword, SealedCredentialSecret, SealedDeviceKey} {
+		vs, err := e.store.ListSealed(ctx, kind, SealedValue{}, 1)
+		if err != nil {
+			return e.storeErr(op, entityNone, err)
+		}
+		if len(vs) == 0 || vs[0].Value[0] == macFormat {
+			continue // a keyed hash cannot be checked without its secret
+		}
+		ver, err := SealedVersion(vs[0].Value)
+		if err != nil {
+			return errf(op, CodeDecrypt, "", err)
+		}
+		pt, err := e.sealer.OpenSealed(ctx, vs[0])
+		if err == nil {
+			clear(pt)
+			continue
+		}
+		if errors.Is(err, ErrUnknownKEK) {
+			return errf(op, CodeDecrypt, "", fmt.Errorf("%w: it holds values sealed with master key version %d, which the KeySource does not have", ErrWrongMasterKey, ver))
+		}
+		return errf(op, CodeDecrypt, "", fmt.Errorf("%w, version %d (a %s does not open under the KeySource's version %d)", ErrWrongMasterKey, ver, kindName(kind), ver))
+	}
+	return nil
 }

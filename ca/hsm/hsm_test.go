@@ -14,41 +14,17 @@ import (
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/ca/hsm"
+	"github.com/credlife/clm/internal/softhsm"
 	"github.com/credlife/clm/lifecycle"
 	"github.com/credlife/clm/lifecycle/catest"
 )
-
-const softhsm = "/usr/lib/softhsm/libsofthsm2.so"
-
-// token makes a SoftHSM2 token in a temporary directory and returns the
-// module URI that opens it.
-func token(t *testing.T) string {
-	t.Helper()
-	_, err := os.Stat(softhsm)
-	if _, err2 := exec.LookPath("softhsm2-util"); err != nil || err2 != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SoftHSM2 is required in CI (.ci/run installs softhsm2)")
-		}
-		t.Skip("no SoftHSM2")
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "softhsm2.conf")
-	os.MkdirAll(filepath.Join(dir, "tokens"), 0o700)
-	os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600)
-	t.Setenv("SOFTHSM2_CONF", conf)
-	out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "clm", "--pin", "1234", "--so-pin", "5678").CombinedOutput()
-	if err != nil {
-		t.Fatalf("softhsm2-util: %v %s", err, out)
-	}
-	return "pkcs11:module-path=" + softhsm + ";token=clm?pin-value=1234"
-}
 
 // TestCAInSoftHSM: the local CA signs with a key in a SoftHSM2 token; its
 // certificate, a leaf and a CRL signed in the token verify with openssl;
 // the store holds no private key; the CA conformance suite passes.
 func TestCAInSoftHSM(t *testing.T) {
 	ctx := context.Background()
-	module := token(t)
+	module := softhsm.Token(t)
 	for kt, id := range map[lifecycle.CertKeyType]string{lifecycle.KeyECP256: "7301", lifecycle.KeyRSA2048: "7302"} {
 		t.Run(string(kt), func(t *testing.T) {
 			signer, closeFn, err := hsm.Signer(ctx, module, "pkcs11:id="+id+";object=clm-"+strings.ToLower(string(kt)), kt)

@@ -59,7 +59,8 @@ import (
 
 type config struct {
 	addr, store, license, licenseFile string
-	masterKeyFile, dataDir            string
+	masterKeyFile, masterKeyDir       string
+	dataDir                           string
 	tlsCert, tlsKey, tlsCAOut         string
 	tlsAuto                           bool
 	requireDeviceKey, deviceIsolation bool
@@ -84,6 +85,7 @@ func main() {
 	fs.BoolVar(&c.reseal, "reseal", false, "re-seal every secret in the store under the current master key and format (which binds each to its tenant and kind), print what was done, and exit")
 	fs.BoolVar(&c.allowWildcards, "allow-wildcards", false, "allow a wildcard (*) in a certificate's CN and subjectAltName (refused by default)")
 	fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file with the base64 master key (default: CLM_MASTER_KEY, or a file beside a SQLite database)")
+	fs.StringVar(&c.masterKeyDir, "master-key-dir", "", "directory of versioned master keys, VERSION.key (mode 0600), the highest sealing: to rotate, add the next version and run -reseal")
 	fs.StringVar(&c.dataDir, "data-dir", "", "where the generated license, key and CA files go (default: beside a SQLite database, else the working directory)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "HTTPS certificate file (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "HTTPS private key file (PEM)")
@@ -146,11 +148,7 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		_, err := os.Stat(dsn)
 		fresh = errors.Is(err, fs.ErrNotExist)
 	}
-	kek, err := masterKey(c, kind, fresh, logger)
-	if err != nil {
-		return err
-	}
-	keys, err := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: kek})
+	keys, err := masterKeys(c, kind, fresh, logger)
 	if err != nil {
 		return err
 	}
@@ -202,6 +200,9 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys, CAs: cas, Logger: logger,
 		RequireDeviceKey: c.requireDeviceKey, DeviceIsolation: c.deviceIsolation, AllowWildcards: c.allowWildcards})
 	if err != nil {
+		return err
+	}
+	if err := m.CheckKeys(openCtx); err != nil {
 		return err
 	}
 	if c.reseal {
@@ -300,12 +301,25 @@ func serveProfiles(addr string) (bound string, stop func(), err error) {
 	return ln.Addr().String(), func() { srv.Close() }, nil
 }
 
-// masterKey returns the KEK from CLM_MASTER_KEY or a key file, generating
+// masterKeys returns the KEKs of -master-key-dir, or of CLM_MASTER_KEY
+// (one key, or versioned ones), or the one of the key file.
+func masterKeys(c config, kind string, fresh bool, logger *slog.Logger) (*lifecycle.StaticKeys, error) {
+	switch {
+	case c.masterKeyDir != "":
+		return lifecycle.KeysFromDir(c.masterKeyDir)
+	case os.Getenv("CLM_MASTER_KEY") != "":
+		return lifecycle.KeysFromEnv("CLM_MASTER_KEY")
+	}
+	kek, err := masterKey(c, kind, fresh, logger)
+	if err != nil {
+		return nil, err
+	}
+	return lifecycle.NewStaticKeys(1, map[uint32][]byte{1: kek})
+}
+
+// masterKey returns the KEK from a key file, generating
 // the file for a fresh SQLite store.
 func masterKey(c config, kind string, fresh bool, logger *slog.Logger) ([]byte, error) {
-	if v := os.Getenv("CLM_MASTER_KEY"); v != "" {
-		return decodeKey(v, "CLM_MASTER_KEY")
-	}
 	path := c.masterKeyFile
 	if path == "" {
 		path = filepath.Join(c.dataDir, "clm.masterkey")

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"flag"
 	"io"
 	"net/http"
@@ -259,5 +261,50 @@ func TestResealFlag(t *testing.T) {
 	err := run(context.Background(), config{store: store, cas: "ca1", logLevel: "error", reseal: true, addr: "127.0.0.1:0"}, &out)
 	if err != nil || !strings.Contains(out.String(), "sealed values examined") {
 		t.Fatalf("-reseal: %v\n%s", err, out.String())
+	}
+}
+
+// TestMasterKeyRotation: with -master-key-dir, rotating the master key is
+// adding the next version, -reseal, and removing the old version; a store
+// started under another master key is refused, saying so.
+func TestMasterKeyRotation(t *testing.T) {
+	os.Unsetenv("CLM_MASTER_KEY")
+	dir, keys := t.TempDir(), t.TempDir()
+	store := "sqlite:" + filepath.Join(dir, "clm.db")
+	writeKey := func(name string, fill byte) {
+		k := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, 32))
+		if err := os.WriteFile(filepath.Join(keys, name), []byte(k), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeKey("1.key", 1)
+	c := config{store: store, masterKeyDir: keys, license: "rotation-license-0123456789", dataDir: dir}
+	url, _ := startServer(t, c)
+	api := &attacker{t: t, url: url, license: c.license, hc: http.DefaultClient}
+	keyID, key := api.psk("t1")
+
+	writeKey("2.key", 2)
+	var out strings.Builder
+	r := c
+	r.reseal, r.cas, r.logLevel, r.addr = true, "ca1", "error", "127.0.0.1:0"
+	if err := run(context.Background(), r, &out); err != nil || !strings.Contains(out.String(), "re-sealed") {
+		t.Fatalf("-reseal under version 2: %v %s", err, out.String())
+	}
+	if err := os.Remove(filepath.Join(keys, "1.key")); err != nil {
+		t.Fatal(err)
+	}
+	url, _ = startServer(t, c)
+	api.url = url
+	if st, r := api.post("IDInfo", map[string]any{"mode": "auth", "keyid": keyID, "key": key}); st != 200 {
+		t.Fatalf("after the rotation, with version 1 removed, the PSK must still authenticate: %d %v", st, r)
+	}
+
+	other := t.TempDir()
+	os.WriteFile(filepath.Join(other, "2.key"), []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))), 0o600)
+	w := r
+	w.reseal, w.masterKeyDir = false, other
+	err := run(context.Background(), w, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "this store was sealed with a different master key") {
+		t.Fatalf("a store started under another master key must be refused, saying so: %v", err)
 	}
 }
