@@ -24,6 +24,13 @@
 // numbers; the reference's misspelt field names are accepted as aliases;
 // unknown fields are ignored.
 //
+// Integrators put their own checks in front with Options.Authenticate
+// (which replaces or extends the license check: mTLS, bearer tokens),
+// name the client behind a proxy with Options.ClientAddr, and count
+// requests with Options.Observe (examples/clmserver feeds Prometheus from
+// it). Every answer carries X-Request-Id (the request's, or a new one),
+// and so does its log line.
+//
 // Every error carries its CLM code, and the HTTP status comes from one table
 // (spec §9). No response and no log line carries a secret or the text of an
 // internal error. Each request is logged through log/slog with its client
@@ -32,8 +39,10 @@ package httpadapter
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -77,6 +86,22 @@ type Options struct {
 	// AddressWindow is the window and lock length of AddressFailures and
 	// LicenseFailures; 5 minutes when 0.
 	AddressWindow time.Duration
+	// Authenticate, when set, decides the access of each request to an
+	// authenticated endpoint, given the access its license grants
+	// (AccessAdmin for the admin license, or for the license when no admin
+	// license is set; AccessDevice for the license otherwise; AccessNone
+	// for neither). Return license to keep the license check, or another
+	// Access to extend or replace it: a client certificate (r.TLS), a
+	// bearer token, a scope of one's own. AccessNone answers 401.
+	Authenticate func(r *http.Request, license Access) Access
+	// ClientAddr returns the address of a request's client, for the
+	// per-address limits, the engine's brute-force limits and the logs:
+	// behind a proxy, the address the proxy vouches for. The host of
+	// r.RemoteAddr when nil.
+	ClientAddr func(r *http.Request) string
+	// Observe, when set, is called once for every request, after its
+	// answer, with what was served (for metrics). It must not block.
+	Observe func(Observation)
 	// LicenseFailures is how many requests with a wrong license (401) from
 	// one client address within AddressWindow lock that address for
 	// AddressWindow: its requests then answer 401 without their license
@@ -85,6 +110,29 @@ type Options struct {
 	// behind one NAT share an address: one with a wrong license counts for
 	// all of them.)
 	LicenseFailures int
+}
+
+// LicenseUser is the HTTP Basic user name of the license.
+const LicenseUser = wire.LicenseUser
+
+// Access is what an authenticated request may do.
+type Access int
+
+const (
+	AccessNone   Access = iota // refused: 401
+	AccessDevice               // the device endpoints: IDInfo auth and delete, CredInfo, KeyInfo
+	AccessAdmin                // also IDInfo create and GET, which issue and read PSKs
+)
+
+// Observation is what Options.Observe is told of a request.
+type Observation struct {
+	Endpoint  string // "IDInfo", "CredInfo", "KeyInfo", "SystemStatus", "CRL"; "" for an unknown path
+	Mode      string // the body's mode ("create", ...); "GET" for a GET
+	Status    int    // the HTTP status answered
+	Code      lifecycle.Code
+	Duration  time.Duration
+	Client    string // as Options.ClientAddr gives it
+	RequestID string
 }
 
 // Handler serves the protocol. Make one with New.
@@ -98,6 +146,9 @@ type Handler struct {
 	limit      int64
 	byAddr     *lockout.Limiter
 	licenseLim *lockout.Limiter // license failures per address
+	auth       func(*http.Request, Access) Access
+	clientAddr func(*http.Request) string
+	observe    func(Observation)
 }
 
 // New returns a Handler serving m. It panics if opts.License is empty: a
@@ -125,10 +176,16 @@ func New(m lifecycle.Manager, opts *Options) *Handler {
 	if o.AddressWindow == 0 {
 		o.AddressWindow = 5 * time.Minute
 	}
+	if o.ClientAddr == nil {
+		o.ClientAddr = clientAddr
+	}
 	if o.LicenseFailures == 0 {
 		o.LicenseFailures = 100
 	}
 	return &Handler{
+		auth:       o.Authenticate,
+		clientAddr: o.ClientAddr,
+		observe:    o.Observe,
 		byAddr:     lockout.New(o.AddressFailures, o.AddressWindow),
 		licenseLim: lockout.New(o.LicenseFailures, o.AddressWindow),
 		m:          m,
@@ -210,7 +267,7 @@ type exchange struct {
 	mode   string
 	status int
 	code   lifecycle.Code
-	admin  bool // authenticated with the admin license
+	access Access
 }
 
 func (x *exchange) json(status int, v any) {
@@ -241,16 +298,29 @@ func (x *exchange) failCode(c lifecycle.Code, status int) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	x := &exchange{w: w, r: r, ctx: r.Context()}
+	addr := h.clientAddr(r)
+	id := requestID(r)
+	w.Header().Set("X-Request-Id", id)
+	var endpoint string
 	defer func() {
+		took := time.Since(start)
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("client", clientAddr(r)),
+			slog.String("request_id", id),
+			slog.String("client", addr),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.String("mode", x.mode),
 			slog.Int("status", x.status),
 			slog.Int("errorcode", int(x.code)),
-			slog.Duration("latency", time.Since(start)),
+			slog.Duration("latency", took),
 		)
+		if h.observe != nil {
+			mode := x.mode
+			if r.Method == http.MethodGet {
+				mode = "GET"
+			}
+			h.observe(Observation{Endpoint: endpoint, Mode: mode, Status: x.status, Code: x.code, Duration: took, Client: addr, RequestID: id})
+		}
 	}()
 	name, ok := strings.CutPrefix(r.URL.Path, h.prefix)
 	if !ok {
@@ -270,6 +340,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wire.PathCRL:          {[]string{"GET"}, false, h.crl},
 	}
 	rt, ok := routes[name]
+	if ok {
+		endpoint = name
+	}
 	if !ok {
 		x.failCode(lifecycle.CodeMalformed, http.StatusNotFound)
 		return
@@ -279,7 +352,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.failCode(lifecycle.CodeMalformed, http.StatusMethodNotAllowed)
 		return
 	}
-	addr := clientAddr(r)
 	if ip, err := netip.ParseAddr(addr); err == nil {
 		// The engine's brute-force limits count per client address.
 		x.ctx = lifecycle.WithClientAddress(x.ctx, ip)
@@ -289,13 +361,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.unauthorized(x)
 			return
 		}
-		ok, admin := h.authorized(r)
-		if !ok {
+		access := h.authorized(r)
+		if access == AccessNone {
 			h.licenseLim.Fail(addr, time.Now())
+		}
+		if h.auth != nil {
+			access = h.auth(r, access)
+		}
+		if access == AccessNone {
 			h.unauthorized(x)
 			return
 		}
-		x.admin = admin
+		x.access = access
 	}
 	if h.byAddr != nil && r.Method == http.MethodPost && h.byAddr.Locked(addr, time.Now()) {
 		x.failCode(lifecycle.CodePSKNotActive, http.StatusForbidden)
@@ -319,27 +396,47 @@ func clientAddr(r *http.Request) string {
 
 // authorized checks the license key in constant time (both the user and
 // the password are hashed first, so their lengths do not show), and tells
-// whether it was the admin license.
-func (h *Handler) authorized(r *http.Request) (ok, admin bool) {
+// the access it grants.
+func (h *Handler) authorized(r *http.Request) Access {
 	user, pass, basic := r.BasicAuth()
 	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
 	userOK := subtle.ConstantTimeCompare(u[:], h.user[:])
 	passOK := subtle.ConstantTimeCompare(p[:], h.license[:])
+	adminSet := h.admin != ([32]byte{})
 	adminOK := 0
-	if h.admin != ([32]byte{}) {
+	if adminSet {
 		adminOK = subtle.ConstantTimeCompare(p[:], h.admin[:])
 	}
-	return basic && userOK&(passOK|adminOK) == 1, basic && userOK&adminOK == 1
+	switch {
+	case !basic || userOK != 1:
+		return AccessNone
+	case adminOK == 1, passOK == 1 && !adminSet:
+		return AccessAdmin
+	case passOK == 1:
+		return AccessDevice
+	}
+	return AccessNone
 }
 
-// requireAdmin answers 401, when an admin license is set and the request
-// did not carry it, and reports whether it did so.
+// requireAdmin answers 401 to a request without admin access, and reports
+// whether it did so.
 func (h *Handler) requireAdmin(x *exchange) bool {
-	if h.admin == ([32]byte{}) || x.admin {
+	if x.access >= AccessAdmin {
 		return false
 	}
 	h.unauthorized(x)
 	return true
+}
+
+// requestID is the request's X-Request-Id when it is a sane one (1 to 128
+// printable ASCII characters), else a new random id.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 && strings.IndexFunc(id, func(c rune) bool { return c < 0x21 || c > 0x7e }) < 0 {
+		return id
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (h *Handler) unauthorized(x *exchange) {

@@ -90,6 +90,9 @@ func newServer(t testing.TB, o *lifecycle.Options) *server {
 	return &server{t: t, url: srv.URL, store: st, m: m, ca: ca1, clock: c, logs: logs, h: h}
 }
 
+// logger writes JSON lines into the server's log buffer.
+func (s *server) logger() *slog.Logger { return slog.New(slog.NewJSONHandler(s.logs, nil)) }
+
 // call sends a request with the license and returns status, headers and
 // the body decoded as a JSON object (nil if it is not one).
 func (s *server) call(method, path string, body any) (int, http.Header, map[string]any) {

@@ -67,6 +67,8 @@ type config struct {
 	allowWildcards                    bool
 	adminLicenseFile                  string
 	reseal                            bool
+	metrics                           bool
+	rsaKeyPool                        int
 	cas                               string
 	logLevel                          string
 	pprofAddr                         string
@@ -83,6 +85,8 @@ func main() {
 	fs.BoolVar(&c.requireDeviceKey, "require-device-key", false, "every request that names a deviceid must carry its devicekey")
 	fs.BoolVar(&c.deviceIsolation, "device-isolation", false, "a device reaches only credentials already bound to it; another device's get/update/revoke/delete of them answers as if they did not exist")
 	fs.BoolVar(&c.reseal, "reseal", false, "re-seal every secret in the store under the current master key and format (which binds each to its tenant and kind), print what was done, and exit")
+	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
+	fs.IntVar(&c.rsaKeyPool, "rsa-key-pool", 0, "keep this many RSA keys of each type in use pre-generated (0: none)")
 	fs.BoolVar(&c.allowWildcards, "allow-wildcards", false, "allow a wildcard (*) in a certificate's CN and subjectAltName (refused by default)")
 	fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file with the base64 master key (default: CLM_MASTER_KEY, or a file beside a SQLite database)")
 	fs.StringVar(&c.masterKeyDir, "master-key-dir", "", "directory of versioned master keys, VERSION.key (mode 0600), the highest sealing: to rotate, add the next version and run -reseal")
@@ -197,11 +201,16 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		}
 		cas = append(cas, x)
 	}
+	mt := newMetrics()
 	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys, CAs: cas, Logger: logger,
-		RequireDeviceKey: c.requireDeviceKey, DeviceIsolation: c.deviceIsolation, AllowWildcards: c.allowWildcards})
+		Auditor:          auditor{m: mt, next: lifecycle.NewSlogAuditor(logger)},
+		RequireDeviceKey: c.requireDeviceKey, DeviceIsolation: c.deviceIsolation, AllowWildcards: c.allowWildcards,
+		RSAKeyPool: c.rsaKeyPool})
 	if err != nil {
 		return err
 	}
+	defer m.Close()
+	mt.watchPools(m)
 	if err := m.CheckKeys(openCtx); err != nil {
 		return err
 	}
@@ -214,11 +223,16 @@ func run(ctx context.Context, c config, out io.Writer) error {
 			st.Examined, st.Resealed, st.Skipped, st.DeviceKeysPending)
 		return nil
 	}
-	handler := httpadapter.New(m, &httpadapter.Options{License: license, AdminLicense: adminLicense, Logger: logger})
+	handler := httpadapter.New(m, &httpadapter.Options{License: license, AdminLicense: adminLicense, Logger: logger, Observe: mt.observe})
+	mux := http.NewServeMux()
+	mux.Handle(handler.Prefix(), handler)
+	if c.metrics {
+		mux.Handle("/metrics", mt.handler())
+	}
 
 	srv := &http.Server{
 		Addr:              c.addr,
-		Handler:           handler,
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,

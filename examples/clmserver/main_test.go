@@ -308,3 +308,43 @@ func TestMasterKeyRotation(t *testing.T) {
 		t.Fatalf("a store started under another master key must be refused, saying so: %v", err)
 	}
 }
+
+// TestMetrics: after a few requests /metrics answers with the requests by
+// endpoint, mode and code, latency histograms, credentials issued by kind,
+// license failures, and the key-pool levels.
+func TestMetrics(t *testing.T) {
+	url, license := startServer(t, config{store: "sqlite:" + filepath.Join(t.TempDir(), "clm.db"), metrics: true, rsaKeyPool: 2})
+	api := &attacker{t: t, url: url, license: license, hc: http.DefaultClient}
+	keyID, key := api.psk("t1")
+	if st, r := api.post("CredInfo", map[string]any{"mode": "create", "keyid": keyID, "key": key, "devicename": "d",
+		"certmode": "client", "catype": "ca1", "clientsubject": "/CN=d", "keyfilepath": "/k", "cafilepath": "/ca", "clientfilepath": "/c"}); st != 201 {
+		t.Fatalf("issue: %d %v", st, r)
+	}
+	api.post("IDInfo", map[string]any{"mode": "auth", "keyid": keyID, "key": "wrong"})
+	api.license = "not-the-license-0123456789"
+	api.post("IDInfo", map[string]any{"mode": "create", "tenantid": "t", "alias": "a"})
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`clm_requests_total{code="0",endpoint="IDInfo",mode="create"} 1`,
+		`clm_requests_total{code="0",endpoint="CredInfo",mode="create"} 1`,
+		`clm_requests_total{code="1201",endpoint="IDInfo",mode="auth"} 1`,
+		`clm_request_duration_seconds_bucket{endpoint="CredInfo",mode="create",le="2.5"} 1`,
+		`clm_credentials_issued_total{kind="certificate"} 1`,
+		`clm_credentials_issued_total{kind="psk"} 1`,
+		`clm_license_failures_total 1`,
+		`clm_rsa_key_pool_keys{type="RSA-2048"} 0`,
+		`clm_psk_refused_total 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
+	}
+}
