@@ -6,21 +6,20 @@
 // for the write lock instead of failing with "database is locked".
 //
 // Program against lifecycle.Store and lifecycle.Manager; this package only
-// opens the database. It links the SQLite driver (cgo); importing it does not
-// link the MySQL or PostgreSQL drivers.
+// opens the database. It links the SQLite driver, a C library built by cgo;
+// importing it does not link the MySQL or PostgreSQL drivers. A program
+// built with CGO_ENABLED=0 still compiles, and Open answers ErrNoCgo,
+// which names the alternatives.
 package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 
@@ -37,9 +36,16 @@ const BusyTimeoutMillis = 10000
 // they are not the process's heap.
 const MmapSize = 1 << 30
 
+// ErrNoCgo is Open's error in a program built without cgo.
+var ErrNoCgo = errors.New("sqlitestore: this program was built with CGO_ENABLED=0, and SQLite here is a C library (github.com/mattn/go-sqlite3) that needs cgo: " +
+	"build with CGO_ENABLED=1 and a C compiler (gcc), or use another store: backends/mysqlstore or backends/postgresstore (pure Go), or backends/memstore in tests")
+
 // Open opens the SQLite database at path, creating the file and the schema
 // if needed.
 func Open(ctx context.Context, path string, opts *gormstore.Options) (*gormstore.Store, error) {
+	if !cgoEnabled {
+		return nil, ErrNoCgo
+	}
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, errors.New("sqlitestore: path must be a file name without '?' or '#'")
 	}
@@ -50,28 +56,13 @@ func Open(ctx context.Context, path string, opts *gormstore.Options) (*gormstore
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_foreign_keys", "1")
 	dsn := "file:" + path + "?" + q.Encode()
-	registerDriver.Do(func() {
-		sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			// The Store checkpoints in the background (Dialect.Checkpoint),
-			// so no commit pays for copying the WAL into the database. Reads
-			// go through a memory map of the file (up to MmapSize) instead of
-			// a read call per page missing from the connection's small cache:
-			// on a large store most lookups miss it.
-			// A WAL that grew anyway is cut back to WALSizeLimit when it
-			// starts over.
-			_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA mmap_size = %d; PRAGMA journal_size_limit = %d",
-				MmapSize, WALSizeLimit), nil)
-			return err
-		}})
-	})
+	register()
 	return gormstore.Open(ctx, sqlite.New(sqlite.Config{DriverName: driverName, DSN: dsn}), Dialect, 16, opts)
 }
 
 // driverName is the mattn/go-sqlite3 driver registered with the connection
 // settings that the DSN cannot carry.
 const driverName = "sqlite3_clm"
-
-var registerDriver sync.Once
 
 // Dialect is SQLite's gormstore.Dialect.
 var Dialect = gormstore.Dialect{
@@ -126,20 +117,4 @@ func checkpoint(ctx context.Context, db *gorm.DB, holdWrites func() (release fun
 		err := c.Exec("PRAGMA wal_checkpoint(RESTART)").Error
 		return errors.Join(err, c.Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", BusyTimeoutMillis)).Error)
 	})
-}
-
-func classify(err error) gormstore.Class {
-	var se sqlite3.Error
-	if !errors.As(err, &se) {
-		return gormstore.ClassOther
-	}
-	switch {
-	case se.ExtendedCode == sqlite3.ErrBusySnapshot:
-		return gormstore.ClassRetry
-	case se.Code == sqlite3.ErrBusy, se.Code == sqlite3.ErrLocked:
-		return gormstore.ClassLockTimeout
-	case se.Code == sqlite3.ErrCantOpen, se.Code == sqlite3.ErrIoErr, se.Code == sqlite3.ErrNotADB:
-		return gormstore.ClassUnavailable
-	}
-	return gormstore.ClassOther
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -390,4 +391,20 @@ func openForSealing(t *testing.T) *gormstore.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestWithoutCgo: a program built with CGO_ENABLED=0 gets an error from
+// Open that says why and names the alternatives.
+func TestWithoutCgo(t *testing.T) {
+	cmd := exec.Command("go", "run", "./testdata/nocgo")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run with CGO_ENABLED=0: %v\n%s", err, out)
+	}
+	for _, want := range []string{"true ", "CGO_ENABLED=0", "needs cgo", "mysqlstore", "postgresstore", "memstore"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("without cgo Open must say why and name the alternatives (%q): %s", want, out)
+		}
+	}
 }
