@@ -14,6 +14,7 @@
 //	POST KeyInfo       mode create | get | update | delete   symmetric keys
 //	GET  SystemStatus  health (no authentication)
 //	GET  CRL           ?catype=ca1[&format=pem] (no authentication)
+//	GET  openapi.yaml  the OpenAPI 3.1 document of all of this (no authentication)
 //
 // Every endpoint but SystemStatus and CRL needs HTTP Basic authentication
 // with the user secureware-clm and the installation's license key; a failure
@@ -337,6 +338,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wire.PathKeyInfo:      {[]string{"POST"}, true, h.keyInfo},
 		wire.PathSystemStatus: {[]string{"GET"}, false, h.systemStatus},
 		wire.PathCRL:          {[]string{"GET"}, false, h.crl},
+		"openapi.yaml":        {[]string{"GET"}, false, h.openAPIDoc},
 	}
 	rt, ok := routes[name]
 	if ok {

@@ -37,6 +37,9 @@ type server struct {
 	clock *clock
 	logs  *syncBuffer
 	h     http.Handler
+	// check, when set, sees every exchange of call and callAuth: the
+	// request (its body in reqBody) and the answer (its body in respBody).
+	check func(req *http.Request, reqBody []byte, resp *http.Response, respBody []byte)
 }
 
 type clock struct {
@@ -120,12 +123,23 @@ func (s *server) callAuth(method, path string, body any, user, pass string) (int
 	if user != "" {
 		req.SetBasicAuth(user, pass)
 	}
+	var reqBody []byte
+	if r != nil {
+		reqBody, _ = io.ReadAll(r)
+		req.Body = io.NopCloser(bytes.NewReader(reqBody))
+		if s.check != nil { // the document names the type; the adapter reads JSON without it too
+			req.Header.Set("Content-Type", "application/json")
+		}
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	if s.check != nil {
+		s.check(req, reqBody, resp, data)
+	}
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
