@@ -37,6 +37,7 @@ import (
 	"go.step.sm/crypto/x509util"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // Options configure a local CA. Zero fields mean defaults.
@@ -78,7 +79,7 @@ var _ lifecycle.CA = (*CA)(nil)
 // unless opts.Signer is given, and a self-signed root certificate) if the
 // store has none. keys are the engine's key-encryption keys: the CA's
 // private key is sealed under them.
-func Open(ctx context.Context, store lifecycle.Store, keys lifecycle.KeySource, opts *Options) (*CA, error) {
+func Open(ctx context.Context, store driver.Store, keys lifecycle.KeySource, opts *Options) (*CA, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -111,16 +112,16 @@ func Open(ctx context.Context, store lifecycle.Store, keys lifecycle.KeySource, 
 	c := &CA{name: o.Name, rand: o.Rand}
 
 	rec, err := findCA(ctx, store, o.Name)
-	if errors.Is(err, lifecycle.ErrNotFound) {
+	if errors.Is(err, driver.ErrNotFound) {
 		// Create it under a lock: the increment of a sequence row of its own
 		// holds that row until the transaction ends.
-		err = store.Atomic(ctx, func(tx lifecycle.Tx) error {
-			if _, err := tx.NextNumber(ctx, lifecycle.Sequence("calock/"+o.Name)); err != nil {
+		err = store.Atomic(ctx, func(tx driver.Tx) error {
+			if _, err := tx.NextNumber(ctx, driver.Sequence("calock/"+o.Name)); err != nil {
 				return err
 			}
 			var err error
 			rec, err = findCA(ctx, tx, o.Name)
-			if !errors.Is(err, lifecycle.ErrNotFound) {
+			if !errors.Is(err, driver.ErrNotFound) {
 				return err
 			}
 			rec, err = create(ctx, tx, sealer, &o)
@@ -143,7 +144,7 @@ func Open(ctx context.Context, store lifecycle.Store, keys lifecycle.KeySource, 
 	case len(rec.Secret) == 0:
 		return nil, fmt.Errorf("ca: %s: the CA was created with an external signer; give Options.Signer", o.Name)
 	default:
-		der, err := sealer.OpenSealed(ctx, lifecycle.SealedOf(rec))
+		der, err := sealer.OpenSealed(ctx, driver.SealedOf(rec))
 		if err != nil {
 			ver, _ := lifecycle.SealedVersion(rec.Secret)
 			return nil, fmt.Errorf("ca: %s: its private key does not open: %w, version %d: %w", o.Name, lifecycle.ErrWrongMasterKey, ver, err)
@@ -163,9 +164,9 @@ func Open(ctx context.Context, store lifecycle.Store, keys lifecycle.KeySource, 
 }
 
 // findCA returns the newest valid CA certificate record of a name.
-func findCA(ctx context.Context, tx lifecycle.Tx, name string) (*lifecycle.CredentialRecord, error) {
-	var found *lifecycle.CredentialRecord
-	q := lifecycle.CredentialQuery{CA: name, Kind: lifecycle.KindCACertificate, States: []lifecycle.CredentialState{lifecycle.StateValid}, Limit: 100}
+func findCA(ctx context.Context, tx driver.Tx, name string) (*driver.CredentialRecord, error) {
+	var found *driver.CredentialRecord
+	q := driver.CredentialQuery{CA: name, Kind: driver.KindCACertificate, States: []driver.CredentialState{driver.StateValid}, Limit: 100}
 	for {
 		page, err := tx.ListCredentials(ctx, q)
 		if err != nil {
@@ -180,12 +181,12 @@ func findCA(ctx context.Context, tx lifecycle.Tx, name string) (*lifecycle.Crede
 		q.After = page[len(page)-1].KeyNumber
 	}
 	if found == nil {
-		return nil, lifecycle.ErrNotFound
+		return nil, driver.ErrNotFound
 	}
 	return found, nil
 }
 
-func create(ctx context.Context, tx lifecycle.Tx, sealer *lifecycle.Sealer, o *Options) (*lifecycle.CredentialRecord, error) {
+func create(ctx context.Context, tx driver.Tx, sealer *lifecycle.Sealer, o *Options) (*driver.CredentialRecord, error) {
 	signer := o.Signer
 	if signer == nil {
 		var err error
@@ -224,14 +225,14 @@ func create(ctx context.Context, tx lifecycle.Tx, sealer *lifecycle.Sealer, o *O
 	if err != nil {
 		return nil, err
 	}
-	kn, err := tx.NextNumber(ctx, lifecycle.SeqKeyNumber)
+	kn, err := tx.NextNumber(ctx, driver.SeqKeyNumber)
 	if err != nil {
 		return nil, err
 	}
-	rec := &lifecycle.CredentialRecord{
+	rec := &driver.CredentialRecord{
 		KeyNumber:   kn,
-		Kind:        lifecycle.KindCACertificate,
-		State:       lifecycle.StateValid,
+		Kind:        driver.KindCACertificate,
+		State:       driver.StateValid,
 		CA:          o.Name,
 		Serial:      lifecycle.FormatSerial(cert.SerialNumber),
 		Subject:     "/CN=" + o.CommonName,
@@ -247,7 +248,7 @@ func create(ctx context.Context, tx lifecycle.Tx, sealer *lifecycle.Sealer, o *O
 		if err != nil {
 			return nil, err
 		}
-		rec.Secret, err = sealer.SealFor(ctx, lifecycle.SealedOf(rec), der)
+		rec.Secret, err = sealer.SealFor(ctx, driver.SealedOf(rec), der)
 		clear(der)
 		if err != nil {
 			return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/lifecycle"
 	"github.com/credlife/clm/lifecycle/catest"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 func keys(t testing.TB) *lifecycle.StaticKeys {
@@ -22,7 +23,7 @@ func keys(t testing.TB) *lifecycle.StaticKeys {
 	return k
 }
 
-func openStore(t testing.TB, path string) lifecycle.Store {
+func openStore(t testing.TB, path string) driver.Store {
 	s, err := sqlitestore.Open(context.Background(), path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +66,7 @@ func TestOpenCreatesOnceAndReloads(t *testing.T) {
 		t.Fatalf("the default CA is ca1 with a keynumber: %q %d", first.Name(), first.KeyNumber())
 	}
 	rec, err := s.GetCredential(ctx, first.KeyNumber())
-	if err != nil || rec.Kind != lifecycle.KindCACertificate || len(rec.Secret) == 0 {
+	if err != nil || rec.Kind != driver.KindCACertificate || len(rec.Secret) == 0 {
 		t.Fatalf("the CA must be recorded with its sealed key: %v", err)
 	}
 	der, _ := x509.MarshalPKCS8PrivateKey(first.Signer())
@@ -95,7 +96,7 @@ func TestOpenCreatesOnceAndReloads(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ca2s[i], _ = ca.Open(ctx, []lifecycle.Store{s, s2}[i%2], keys(t), &ca.Options{Name: "ca2"})
+			ca2s[i], _ = ca.Open(ctx, []driver.Store{s, s2}[i%2], keys(t), &ca.Options{Name: "ca2"})
 		}()
 	}
 	wg.Wait()

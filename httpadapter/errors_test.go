@@ -14,6 +14,7 @@ import (
 
 	"github.com/credlife/clm/httpadapter"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // fixture is a server with two tenants, a device holding a certificate and
@@ -250,7 +251,7 @@ func TestErrorCodesNeedingTheirOwnServer(t *testing.T) {
 	ctx := context.Background()
 	t.Run("1205 keyid sequence exhausted", func(t *testing.T) {
 		s := newServer(t, nil)
-		if err := s.store.RaiseSequence(ctx, lifecycle.SeqKeyID, lifecycle.MaxKeyID); err != nil {
+		if err := s.store.RaiseSequence(ctx, driver.SeqKeyID, lifecycle.MaxKeyID); err != nil {
 			t.Fatal(err)
 		}
 		f := &fixture{server: s}

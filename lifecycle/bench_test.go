@@ -10,6 +10,7 @@ import (
 
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 	"github.com/credlife/clm/lifecycle/storetest"
 )
 
@@ -17,7 +18,7 @@ import (
 // temporary directory): storetest's benchmarks, which the MariaDB and
 // PostgreSQL backends run too when their DSNs are set.
 func BenchmarkEngine(b *testing.B) {
-	storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (lifecycle.Store, error) {
+	storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (driver.Store, error) {
 		return sqlitestore.Open(ctx, filepath.Join(b.TempDir(), "clm.db"), nil)
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // Limits of the certificate fields (spec §6).
@@ -72,9 +74,9 @@ func (c *check) subject(field, s string) *Subject {
 // lookupCert finds a certificate issued by ca to the tenant, by keynumber or
 // serial; anything else (absent, another tenant's, another CA's, a CA
 // certificate) answers notFound.
-func (e *Engine) lookupCert(ctx context.Context, tx Tx, op, tenant, ca string, ref CertificateRef, notFound Code, field string) (*CredentialRecord, error) {
+func (e *Engine) lookupCert(ctx context.Context, tx driver.Tx, op, tenant, ca string, ref CertificateRef, notFound Code, field string) (*driver.CredentialRecord, error) {
 	var (
-		r   *CredentialRecord
+		r   *driver.CredentialRecord
 		err error
 	)
 	if ref.KeyNumber != 0 {
@@ -83,11 +85,11 @@ func (e *Engine) lookupCert(ctx context.Context, tx Tx, op, tenant, ca string, r
 		r, err = tx.GetCredentialBySerial(ctx, ca, ref.Serial)
 	}
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, driver.ErrNotFound):
 		return nil, errf(op, notFound, field, nil)
 	case err != nil:
 		return nil, err
-	case r.Tenant != tenant || r.Kind != KindCertificate || r.CA != ca ||
+	case r.Tenant != tenant || r.Kind != driver.KindCertificate || r.CA != ca ||
 		(ref.Serial != "" && r.Serial != ref.Serial):
 		return nil, errf(op, notFound, field, nil)
 	}
@@ -138,7 +140,7 @@ func encodedCA(ca CA, f CertFormat) *EncodedCertificate {
 type newLeaf struct {
 	key    crypto.Signer
 	cert   *x509.Certificate
-	record *CredentialRecord
+	record *driver.CredentialRecord
 }
 
 // issueLeaf generates a key, has ca sign a certificate with the given
@@ -171,20 +173,20 @@ func (e *Engine) issueLeaf(ctx context.Context, op string, ca CA, tenant string,
 	if err != nil {
 		return nil, errf(op, CodeCryptoFailed, "", err)
 	}
-	kn, err := e.nextNumber(ctx, SeqKeyNumber)
+	kn, err := e.nextNumber(ctx, driver.SeqKeyNumber)
 	if err != nil {
 		return nil, e.storeErr(op, entityNone, err)
 	}
-	sealed, err := e.sealer.SealFor(ctx, SealedValue{Kind: SealedCredentialSecret, ID: kn, Tenant: tenant, CredentialKind: KindCertificate}, der)
+	sealed, err := e.sealer.SealFor(ctx, driver.SealedValue{Kind: driver.SealedCredentialSecret, ID: kn, Tenant: tenant, CredentialKind: driver.KindCertificate}, der)
 	clear(der)
 	if err != nil {
 		return nil, err
 	}
-	return &newLeaf{key: key, cert: cert, record: &CredentialRecord{
+	return &newLeaf{key: key, cert: cert, record: &driver.CredentialRecord{
 		KeyNumber:   kn,
 		Tenant:      tenant,
-		Kind:        KindCertificate,
-		State:       StateValid,
+		Kind:        driver.KindCertificate,
+		State:       driver.StateValid,
 		CA:          ca.Name(),
 		Serial:      FormatSerial(cert.SerialNumber),
 		Subject:     subjectText,
@@ -199,7 +201,7 @@ func (e *Engine) issueLeaf(ctx context.Context, op string, ca CA, tenant string,
 }
 
 // encodeLeaf writes a certificate and its key as a response carries them.
-func (e *Engine) encodeLeaf(op string, rec *CredentialRecord, cert *x509.Certificate, key crypto.PrivateKey, f CertFormat, passphrase Secret) (EncodedCertificate, Secret, error) {
+func (e *Engine) encodeLeaf(op string, rec *driver.CredentialRecord, cert *x509.Certificate, key crypto.PrivateKey, f CertFormat, passphrase Secret) (EncodedCertificate, Secret, error) {
 	enc := EncodedCertificate{KeyNumber: rec.KeyNumber, Serial: rec.Serial, Format: f, NotAfter: rec.NotAfter}
 	if f == FormatP12 {
 		pfx, err := encodePKCS12(key, cert, passphrase, e.legacyP12)
@@ -224,12 +226,12 @@ func heavyEncoding(f CertFormat, passphrase Secret) bool {
 }
 
 // openLeaf reads back the certificate and private key of a record.
-func (e *Engine) openLeaf(ctx context.Context, op string, rec *CredentialRecord) (*x509.Certificate, crypto.PrivateKey, error) {
+func (e *Engine) openLeaf(ctx context.Context, op string, rec *driver.CredentialRecord) (*x509.Certificate, crypto.PrivateKey, error) {
 	cert, err := x509.ParseCertificate(rec.Certificate)
 	if err != nil {
 		return nil, nil, errf(op, CodeDBData, "", err)
 	}
-	der, err := e.sealer.OpenSealed(ctx, SealedOf(rec))
+	der, err := e.sealer.OpenSealed(ctx, driver.SealedOf(rec))
 	if err != nil {
 		return nil, nil, errf(op, CodeDecrypt, "", err)
 	}
@@ -265,7 +267,7 @@ func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (r
 	if req.Issuer != "" {
 		ca = e.cas[req.Issuer]
 	}
-	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
+	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
 		if cmp.Or(req.CA, CANameCA) != CANameCA || ca == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
 		}
@@ -279,11 +281,11 @@ func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (r
 
 // caBindings is the binding of a CA certificate to a device at path: none
 // without a path, or when the CA's certificate is not recorded.
-func (e *Engine) caBindings(tenant, deviceID string, ca CA, path string) []*BindingRecord {
+func (e *Engine) caBindings(tenant, deviceID string, ca CA, path string) []*driver.BindingRecord {
 	if path == "" || ca.KeyNumber() == 0 {
 		return nil
 	}
-	return []*BindingRecord{{Tenant: tenant, DeviceID: deviceID, KeyNumber: ca.KeyNumber(), Path: path, CreatedAt: e.now().UTC()}}
+	return []*driver.BindingRecord{{Tenant: tenant, DeviceID: deviceID, KeyNumber: ca.KeyNumber(), Path: path, CreatedAt: e.now().UTC()}}
 }
 
 // IssueCertificate implements Manager (certmode "client").
@@ -340,12 +342,12 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	if err != nil {
 		return nil, err
 	}
-	var replayed *CredentialRecord
-	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
+	var replayed *driver.CredentialRecord
+	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
 		if d.ID != "" && req.Path != "" {
 			var err error
-			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *CredentialRecord) bool {
-				return r.Kind == KindCertificate && r.CA == leaf.record.CA && r.Subject == leaf.record.Subject && r.KeyType == leaf.record.KeyType
+			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *driver.CredentialRecord) bool {
+				return r.Kind == driver.KindCertificate && r.CA == leaf.record.CA && r.Subject == leaf.record.Subject && r.KeyType == leaf.record.KeyType
 			})
 			if err != nil || replayed != nil {
 				return err
@@ -354,7 +356,7 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 		if err := tx.CreateCredential(ctx, leaf.record); err != nil {
 			return err
 		}
-		leafBinding := &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: leaf.record.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()}
+		leafBinding := &driver.BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: leaf.record.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()}
 		return tx.PutBinding(ctx, append(e.caBindings(caller.Tenant, dev.Device.ID, ca, req.CAPath), leafBinding)...)
 	})
 	if err != nil {
@@ -399,11 +401,11 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 	}
 	defer release()
 	var (
-		rec *CredentialRecord
+		rec *driver.CredentialRecord
 		ca  CA
 	)
 	now := e.now()
-	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
+	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
 		var err error
 		if caName == CANameCA {
 			if ca = e.caByRef(ref); ca == nil {
@@ -421,12 +423,12 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 			return err
 		}
 		switch {
-		case rec.State != StateValid:
+		case rec.State != driver.StateValid:
 			return errf(op, CodeCertRevoked, "keynumber", nil)
 		case !now.Before(rec.NotAfter):
 			return errf(op, CodeCertExpired, "keynumber", nil)
 		}
-		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: rec.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()})
+		return tx.PutBinding(ctx, &driver.BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: rec.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()})
 	})
 	if err != nil {
 		return nil, err
@@ -514,9 +516,9 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		defer release()
 	}
 	var (
-		result *CredentialRecord
+		result *driver.CredentialRecord
 	)
-	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
+	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
 		var err error
 		if ca == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
@@ -535,7 +537,7 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 				return err
 			case n.KeyNumber == old.KeyNumber:
 				return fieldErr(op, CodeMalformed, "newkeynumber", "must name another certificate")
-			case n.State != StateValid || now.Before(n.NotBefore):
+			case n.State != driver.StateValid || now.Before(n.NotBefore):
 				return errf(op, CodeNewCertNotValid, "newkeynumber", nil)
 			case !now.Before(n.NotAfter):
 				return errf(op, CodeNewCertExpired, "newkeynumber", nil)
@@ -550,14 +552,14 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 				return err
 			}
 		}
-		err = tx.TransitionCredential(ctx, Transition{
-			KeyNumber: old.KeyNumber, From: StateValid, To: StateSuperseded,
+		err = tx.TransitionCredential(ctx, driver.Transition{
+			KeyNumber: old.KeyNumber, From: driver.StateValid, To: driver.StateSuperseded,
 			At: e.now().UTC(), Reason: ReasonSuperseded, ReplacedBy: result.KeyNumber,
 		})
 		if err != nil {
 			return err
 		}
-		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: result.KeyNumber, Path: newPath, CreatedAt: e.now().UTC()})
+		return tx.PutBinding(ctx, &driver.BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: result.KeyNumber, Path: newPath, CreatedAt: e.now().UTC()})
 	})
 	if err != nil {
 		return nil, err
@@ -581,7 +583,7 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 // renewable reads the certificate a renewal names and checks it: 1301
 // absent, 1303 not bound to the device, 1309 not bound at path, 1306
 // revoked or superseded, 1304 not yet valid, 1305 expired.
-func (e *Engine) renewable(ctx context.Context, tx Tx, op, tenant, deviceID, ca string, ref CertificateRef, path string, now time.Time) (*CredentialRecord, error) {
+func (e *Engine) renewable(ctx context.Context, tx driver.Tx, op, tenant, deviceID, ca string, ref CertificateRef, path string, now time.Time) (*driver.CredentialRecord, error) {
 	old, err := e.lookupCert(ctx, tx, op, tenant, ca, ref, CodeCertNotFound, "keynumber")
 	if err != nil {
 		return nil, err
@@ -593,7 +595,7 @@ func (e *Engine) renewable(ctx context.Context, tx Tx, op, tenant, deviceID, ca 
 		return nil, err
 	}
 	switch {
-	case old.State != StateValid:
+	case old.State != driver.StateValid:
 		return nil, errf(op, CodeCertRevoked, "keynumber", nil)
 	case now.Before(old.NotBefore):
 		return nil, errf(op, CodeCertNotValid, "keynumber", nil)
@@ -606,7 +608,7 @@ func (e *Engine) renewable(ctx context.Context, tx Tx, op, tenant, deviceID, ca 
 // isolated answers notFound, with DeviceIsolation, when the device holds
 // no binding of credential kn: under isolation a credential of another
 // device does not exist for this one.
-func (e *Engine) isolated(ctx context.Context, tx Tx, op, tenant, deviceID string, kn int64, notFound Code, field string) error {
+func (e *Engine) isolated(ctx context.Context, tx driver.Tx, op, tenant, deviceID string, kn int64, notFound Code, field string) error {
 	if !e.isolation {
 		return nil
 	}
@@ -623,7 +625,7 @@ func (e *Engine) isolated(ctx context.Context, tx Tx, op, tenant, deviceID strin
 // checkCertBound answers 1303 when the device holds no binding of the
 // certificate, and 1309 when it holds none at path (checked only if
 // pathRequired or path is given).
-func (e *Engine) checkCertBound(ctx context.Context, tx Tx, op, tenant, deviceID string, kn int64, path string, pathRequired bool) error {
+func (e *Engine) checkCertBound(ctx context.Context, tx driver.Tx, op, tenant, deviceID string, kn int64, path string, pathRequired bool) error {
 	bs, err := tx.ListBindings(ctx, tenant, deviceID, kn)
 	if err != nil {
 		return err
@@ -669,9 +671,9 @@ func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateReq
 		return nil, err
 	}
 	var (
-		rec *CredentialRecord
+		rec *driver.CredentialRecord
 	)
-	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
+	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
 		var err error
 		if e.cas[caName] == nil {
 			return errf(op, CodeCANameInvalid, "catype", nil)
@@ -685,10 +687,10 @@ func (e *Engine) RevokeCertificate(ctx context.Context, req RevokeCertificateReq
 		if err := e.checkCertBound(ctx, tx, op, caller.Tenant, dev.Device.ID, rec.KeyNumber, req.Path, false); err != nil {
 			return err
 		}
-		if rec.State != StateValid {
+		if rec.State != driver.StateValid {
 			return errf(op, CodeCertRevoked, "keynumber", nil)
 		}
-		return tx.TransitionCredential(ctx, Transition{KeyNumber: rec.KeyNumber, From: StateValid, To: StateRevoked, At: e.now().UTC(), Reason: req.Reason})
+		return tx.TransitionCredential(ctx, driver.Transition{KeyNumber: rec.KeyNumber, From: driver.StateValid, To: driver.StateRevoked, At: e.now().UTC(), Reason: req.Reason})
 	})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"math/big"
 	"sync"
 	"time"
+
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // crlCache keeps the last CRL the engine signed for a CA, with the stats of
@@ -17,12 +19,12 @@ import (
 type crlCache struct {
 	mu    sync.Mutex // held while signing: one signature per change
 	crl   *CRL
-	stats CredentialStats
+	stats driver.CredentialStats
 }
 
 // revokedOf selects a CA's revoked and superseded certificates.
-func revokedOf(caName string) CredentialQuery {
-	return CredentialQuery{CA: caName, Kind: KindCertificate, States: []CredentialState{StateRevoked, StateSuperseded}}
+func revokedOf(caName string) driver.CredentialQuery {
+	return driver.CredentialQuery{CA: caName, Kind: driver.KindCertificate, States: []driver.CredentialState{driver.StateRevoked, driver.StateSuperseded}}
 }
 
 // CRL implements Manager: the CA's current CRL, listing its revoked and
@@ -50,7 +52,7 @@ func (e *Engine) CRL(ctx context.Context, caName string) (*CRL, error) {
 	if c.crl != nil && c.stats == stats && now.Before(c.crl.ThisUpdate.Add(e.crlValidity/2)) {
 		return c.crl, nil
 	}
-	n, err := e.store.NextNumber(ctx, SeqCRLNumber)
+	n, err := e.store.NextNumber(ctx, driver.SeqCRLNumber)
 	if err != nil {
 		return nil, e.storeErr(op, entityNone, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // Limits of the device fields, in bytes (spec §5).
@@ -36,8 +38,8 @@ func deviceKeyAD(tenant, id string) []byte {
 }
 
 // deviceSealed names the sealed key of a device.
-func deviceSealed(r *DeviceRecord) SealedValue {
-	return SealedValue{Kind: SealedDeviceKey, Tenant: r.Tenant, DeviceID: r.ID, Value: r.SealedKey}
+func deviceSealed(r *driver.DeviceRecord) driver.SealedValue {
+	return driver.SealedValue{Kind: driver.SealedDeviceKey, Tenant: r.Tenant, DeviceID: r.ID, Value: r.SealedKey}
 }
 
 // verifyDeviceKey compares key with the device's, in constant time. The
@@ -45,7 +47,7 @@ func deviceSealed(r *DeviceRecord) SealedValue {
 // registered by an older version holds a keyed hash of it instead, which
 // cannot be carried over: upgrade says that the key, now verified, should
 // be sealed in its place.
-func (e *Engine) verifyDeviceKey(ctx context.Context, r *DeviceRecord, key Secret) (ok, upgrade bool, err error) {
+func (e *Engine) verifyDeviceKey(ctx context.Context, r *driver.DeviceRecord, key Secret) (ok, upgrade bool, err error) {
 	if len(r.SealedKey) > 0 && r.SealedKey[0] == macFormat {
 		ok, err := e.sealer.VerifyMAC(ctx, r.SealedKey, []byte(key), deviceKeyAD(r.Tenant, r.ID))
 		return ok, ok, err
@@ -143,7 +145,7 @@ func (c *check) device(d DeviceRequest, rules deviceRules, requireKey bool) Devi
 // checkDevice accepted, in the tenant of the authenticated caller, inside tx
 // (spec §5). Order: 1706 unknown, 1701 name mismatch, 1703 key mismatch,
 // 1704 disabled, 1705 expired. A device of another tenant is unknown.
-func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d DeviceRequest) (*DeviceResult, error) {
+func (e *Engine) resolveDevice(ctx context.Context, tx driver.Tx, op, tenant string, d DeviceRequest) (*DeviceResult, error) {
 	now := e.now().UTC()
 	if d.ID == "" {
 		id, err := e.randomString(deviceIDLen, deviceIDAlphabet)
@@ -154,7 +156,7 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 		if err != nil {
 			return nil, errf(op, CodeSystem, "", err)
 		}
-		sealedKey, err := e.sealer.SealFor(ctx, SealedValue{Kind: SealedDeviceKey, Tenant: tenant, DeviceID: id}, []byte(key))
+		sealedKey, err := e.sealer.SealFor(ctx, driver.SealedValue{Kind: driver.SealedDeviceKey, Tenant: tenant, DeviceID: id}, []byte(key))
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +164,7 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 		if name == "" {
 			name = id
 		}
-		r := &DeviceRecord{
+		r := &driver.DeviceRecord{
 			Tenant:     tenant,
 			ID:         id,
 			Name:       name,
@@ -197,7 +199,7 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 			return nil, err
 		}
 		// A concurrent request that sealed it first is as good.
-		if err := tx.ReplaceSealed(ctx, deviceSealed(r), sealedKey); err != nil && !errors.Is(err, ErrConflict) {
+		if err := tx.ReplaceSealed(ctx, deviceSealed(r), sealedKey); err != nil && !errors.Is(err, driver.ErrConflict) {
 			return nil, e.storeErr(op, entityDevice, err)
 		}
 	}
@@ -233,7 +235,7 @@ func (e *Engine) resolveDevice(ctx context.Context, tx Tx, op, tenant string, d 
 // knownDevice reads the device a request names by ID and checks it (spec
 // §5): 1706 unknown, 1701 name mismatch, 1703 key mismatch, 1704 disabled,
 // 1705 expired. upgrade: see verifyDeviceKey.
-func (e *Engine) knownDevice(ctx context.Context, tx Tx, op, tenant string, d DeviceRequest) (r *DeviceRecord, upgrade bool, err error) {
+func (e *Engine) knownDevice(ctx context.Context, tx driver.Tx, op, tenant string, d DeviceRequest) (r *driver.DeviceRecord, upgrade bool, err error) {
 	r, err = tx.GetDevice(ctx, tenant, d.ID)
 	if err != nil {
 		return nil, false, e.storeErr(op, entityDevice, err)
@@ -281,14 +283,14 @@ func (e *Engine) precheckDevice(ctx context.Context, op, tenant string, d Device
 	switch _, err := e.store.GetDeviceByName(ctx, tenant, d.Name); {
 	case err == nil:
 		return errf(op, CodeDeviceNameExists, "devicename", nil)
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, driver.ErrNotFound):
 		return nil
 	default:
 		return e.storeErr(op, entityDevice, err)
 	}
 }
 
-func deviceOf(r *DeviceRecord) *Device {
+func deviceOf(r *driver.DeviceRecord) *Device {
 	return &Device{
 		Tenant:     r.Tenant,
 		ID:         r.ID,
@@ -305,7 +307,7 @@ func deviceOf(r *DeviceRecord) *Device {
 
 // admit ends the checks of a device request: the verdict of c, then the
 // PSK. It returns the authenticated PSK.
-func (e *Engine) admit(ctx context.Context, op string, c *check, p PSKCredentials) (*PSKRecord, error) {
+func (e *Engine) admit(ctx context.Context, op string, c *check, p PSKCredentials) (*driver.PSKRecord, error) {
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -314,9 +316,9 @@ func (e *Engine) admit(ctx context.Context, op string, c *check, p PSKCredential
 
 // withDevice runs fn in one transaction after resolving the request's
 // device in the tenant, and maps the store's errors for what.
-func (e *Engine) withDevice(ctx context.Context, op string, what entity, tenant string, d DeviceRequest, fn func(tx Tx, dev *DeviceResult) error) (*DeviceResult, error) {
+func (e *Engine) withDevice(ctx context.Context, op string, what entity, tenant string, d DeviceRequest, fn func(tx driver.Tx, dev *DeviceResult) error) (*DeviceResult, error) {
 	var dev *DeviceResult
-	err := e.store.Atomic(ctx, func(tx Tx) error {
+	err := e.store.Atomic(ctx, func(tx driver.Tx) error {
 		var err error
 		if dev, err = e.resolveDevice(ctx, tx, op, tenant, d); err != nil {
 			return err
@@ -342,7 +344,7 @@ func (e *Engine) EnrollDevice(ctx context.Context, req EnrollDeviceRequest) (res
 	if err != nil {
 		return nil, err
 	}
-	return e.withDevice(ctx, op, entityDevice, caller.Tenant, d, func(Tx, *DeviceResult) error { return nil })
+	return e.withDevice(ctx, op, entityDevice, caller.Tenant, d, func(driver.Tx, *DeviceResult) error { return nil })
 }
 
 // GetDevice implements Manager.
@@ -371,7 +373,7 @@ func (e *Engine) ListDevices(ctx context.Context, req ListDevicesRequest) (*Devi
 	if err != nil {
 		return nil, err
 	}
-	rs, err := e.store.ListDevices(ctx, DeviceQuery{Tenant: req.Tenant, After: req.After, Limit: limit + 1})
+	rs, err := e.store.ListDevices(ctx, driver.DeviceQuery{Tenant: req.Tenant, After: req.After, Limit: limit + 1})
 	if err != nil {
 		return nil, e.storeErr(op, entityNone, err)
 	}
@@ -395,7 +397,7 @@ func (e *Engine) SetDeviceStatus(ctx context.Context, tenant, deviceID string, s
 	if s != DeviceActive && s != DeviceDisabled {
 		return fieldErr(op, CodeMalformed, "status", "unknown device status")
 	}
-	err = e.store.Atomic(ctx, func(tx Tx) error {
+	err = e.store.Atomic(ctx, func(tx driver.Tx) error {
 		r, err := tx.GetDevice(ctx, tenant, deviceID)
 		if err != nil {
 			return e.storeErr(op, entityDevice, err)

@@ -1,8 +1,9 @@
 // Package lifecycle is the engine of clm: the lifecycle of device credentials
 // (pre-shared keys, devices, X.509 certificates, symmetric keys) behind one
-// Manager interface, over a pluggable Store.
+// Manager interface, over a pluggable store (a driver.Store of package
+// lifecycle/driver, which embedders only open and hand to New).
 //
-// Build a Manager from a Store and a key-encryption key, then call it:
+// Build a Manager from a store and a key-encryption key, then call it:
 //
 //	store, err := sqlitestore.Open(ctx, "clm.db", nil)          // or mysqlstore, postgresstore
 //	keys, err := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: kek}) // 32 bytes, kept outside the database
@@ -48,7 +49,9 @@
 // record's kind, tenant and id, so a value copied into another row, or a
 // row moved to another tenant, does not open (CodeDecrypt). Engine.Reseal
 // moves every value to a new KEK (and converts values sealed by older
-// versions).
+// versions). Secret and SecretBytes never print: fmt, log/slog and
+// encoding/json show "[REDACTED]". Comparisons of secrets run in constant
+// time.
 //
 // # Brute force and expensive work
 //
@@ -61,8 +64,6 @@
 // Options.ExpensiveConcurrency at a time, so that they cannot starve cheap
 // ones; and no key is generated or signed before the checks that can fail
 // without one.
-// Secret and SecretBytes never print: fmt, log/slog and encoding/json show
-// "[REDACTED]". Comparisons of secrets run in constant time.
 //
 // # Concurrency
 //
@@ -73,9 +74,12 @@
 //
 // # Writing a backend
 //
-// A backend implements Store (a Tx plus Atomic, Ping and Close; the contract
-// is on the interfaces) and runs the conformance suite in package storetest
-// from its tests. Package backends/gormstore is the reference implementation.
+// A backend implements driver.Store of package lifecycle/driver (a
+// driver.Tx plus Atomic, Ping and Close; the contracts are on the
+// interfaces) and runs the conformance suite of package lifecycle/storetest
+// from its tests. Package backends/memstore is the reference
+// implementation; backends/gormstore serves SQLite, MariaDB/MySQL and
+// PostgreSQL.
 // A certificate authority implements CA and runs lifecycle/catest; package
 // ca is the local one.
 package lifecycle

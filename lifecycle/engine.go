@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/credlife/clm/lifecycle/driver"
+
 	"github.com/credlife/clm/internal/lockout"
 )
 
@@ -59,7 +61,7 @@ type Options struct {
 	// negative turns it off.
 	ReplayWindow time.Duration
 
-	// AuthFailures is how many wrong passwords for one PSK from one client
+	// driver.AuthFailures is how many wrong passwords for one PSK from one client
 	// within AuthWindow lock that client out of that PSK for AuthWindow:
 	// its authentications then answer CodePSKNotActive (HTTP 403), right
 	// password or not, while the PSK's device, elsewhere, goes on working.
@@ -174,11 +176,11 @@ func (p PasswordPolicy) Entropy() float64 {
 	return float64(p.Length) * math.Log2(float64(len(p.Alphabet)))
 }
 
-// Engine is the lifecycle engine: it implements Manager over a Store. It
+// Engine is the lifecycle engine: it implements Manager over a driver.Store. It
 // is safe for concurrent use, and several engines (in one process or many)
 // may share one database.
 type Engine struct {
-	store   Store
+	store   driver.Store
 	sealer  *Sealer
 	now     func() time.Time
 	rand    io.Reader
@@ -201,7 +203,7 @@ type Engine struct {
 	authLocks   lockout.Locks // locks seen in the store: (keyid, client) → until
 	heavy       chan struct{} // a slot per expensive operation running
 	heavyWait   time.Duration
-	blocks      map[Sequence]*numberBlock
+	blocks      map[driver.Sequence]*numberBlock
 	poolSize    int
 	poolMu      sync.Mutex
 	pools       map[CertKeyType]*keyPool
@@ -221,9 +223,9 @@ type Engine struct {
 var _ Manager = (*Engine)(nil)
 
 // New returns an Engine over store. opts.Keys is required.
-func New(store Store, opts *Options) (*Engine, error) {
+func New(store driver.Store, opts *Options) (*Engine, error) {
 	if store == nil {
-		return nil, errf("New", CodeConfigInvalid, "", errors.New("nil Store"))
+		return nil, errf("New", CodeConfigInvalid, "", errors.New("nil driver.Store"))
 	}
 	var o Options
 	if opts != nil {
@@ -297,7 +299,7 @@ func New(store Store, opts *Options) (*Engine, error) {
 	if e.blockSize < 0 {
 		return nil, errf("New", CodeConfigInvalid, "", errors.New("negative NumberBlock"))
 	}
-	e.blocks = map[Sequence]*numberBlock{SeqKeyID: {}, SeqKeyNumber: {}}
+	e.blocks = map[driver.Sequence]*numberBlock{driver.SeqKeyID: {}, driver.SeqKeyNumber: {}}
 	e.replay = o.ReplayWindow
 	if e.replay == 0 {
 		e.replay = 2 * time.Minute
@@ -359,7 +361,7 @@ func (p PasswordPolicy) validate() error {
 
 // Close stops the engine's background work (the RSA key pools) and drops
 // the keys they hold. The engine answers requests after Close, generating
-// keys on the request's path. Close does not close the Store.
+// keys on the request's path. Close does not close the driver.Store.
 func (e *Engine) Close() error {
 	e.poolMu.Lock()
 	defer e.poolMu.Unlock()
@@ -474,7 +476,7 @@ const (
 	entityKey
 )
 
-// storeCodes is the one table from the Store's sentinel errors to CLM codes.
+// storeCodes is the one table from the driver.Store's sentinel errors to CLM codes.
 var storeCodes = map[entity]struct{ notFound, exists, conflict Code }{
 	entityNone:        {CodeDBData, CodeDBData, CodeDBData},
 	entityPSK:         {CodePSKNotFound, CodeDBData, CodeDBData},
@@ -483,7 +485,7 @@ var storeCodes = map[entity]struct{ notFound, exists, conflict Code }{
 	entityKey:         {CodeKeyNotFound, CodeDBData, CodeKeyUpdated},
 }
 
-// storeErr maps an error from the Store onto a CLM *Error. An *Error made
+// storeErr maps an error from the driver.Store onto a CLM *Error. An *Error made
 // by the engine inside Atomic passes through unchanged.
 func (e *Engine) storeErr(op string, what entity, err error) error {
 	var ce *Error
@@ -493,15 +495,15 @@ func (e *Engine) storeErr(op string, what entity, err error) error {
 	codes := storeCodes[what]
 	code := CodeDBAccess
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, driver.ErrNotFound):
 		code = codes.notFound
-	case errors.Is(err, ErrExists):
+	case errors.Is(err, driver.ErrExists):
 		code = codes.exists
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, driver.ErrConflict):
 		code = codes.conflict
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, driver.ErrUnavailable):
 		code = CodeDBConnection
-	case errors.Is(err, ErrLockTimeout):
+	case errors.Is(err, driver.ErrLockTimeout):
 		code = CodeLockTimeout
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		code = CodeSystem

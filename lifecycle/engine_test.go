@@ -12,6 +12,7 @@ import (
 	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 func openStore(t testing.TB) *gormstore.Store {
@@ -24,7 +25,7 @@ func openStore(t testing.TB) *gormstore.Store {
 	return s
 }
 
-func newEngine(t testing.TB, s lifecycle.Store, o *lifecycle.Options) *lifecycle.Engine {
+func newEngine(t testing.TB, s driver.Store, o *lifecycle.Options) *lifecycle.Engine {
 	t.Helper()
 	if o == nil {
 		o = &lifecycle.Options{}
@@ -43,7 +44,7 @@ func TestKeyIDExhausted(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
 	e := newEngine(t, s, nil)
-	if err := s.RaiseSequence(ctx, lifecycle.SeqKeyID, lifecycle.MaxKeyID-1); err != nil {
+	if err := s.RaiseSequence(ctx, driver.SeqKeyID, lifecycle.MaxKeyID-1); err != nil {
 		t.Fatal(err)
 	}
 	p, err := e.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "last"})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // Build a Manager on SQLite, then issue, authenticate and delete a PSK.
@@ -130,7 +131,7 @@ func ExampleSealer_SealFor() {
 	ctx := context.Background()
 	keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: make([]byte, 32)})
 	sealer := lifecycle.NewSealer(keys, nil)
-	rec := lifecycle.SealedValue{Kind: lifecycle.SealedCredentialSecret, ID: 42, Tenant: "tenant01", CredentialKind: lifecycle.KindSymmetricKey}
+	rec := driver.SealedValue{Kind: driver.SealedCredentialSecret, ID: 42, Tenant: "tenant01", CredentialKind: driver.KindSymmetricKey}
 	sealed, err := sealer.SealFor(ctx, rec, []byte("a symmetric key"))
 	if err != nil {
 		log.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"crypto/subtle"
 	"errors"
 
+	"github.com/credlife/clm/lifecycle/driver"
+
 	clmcipher "github.com/credlife/clm/cipher"
 )
 
@@ -48,11 +50,11 @@ func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyR
 		return nil, err
 	}
 	now := e.now().UTC()
-	rec := &CredentialRecord{
+	rec := &driver.CredentialRecord{
 		KeyNumber: kn,
 		Tenant:    caller.Tenant,
-		Kind:      KindSymmetricKey,
-		State:     StateValid,
+		Kind:      driver.KindSymmetricKey,
+		State:     driver.StateValid,
 		Alias:     req.Alias,
 		KeyType:   kt.Algorithm.String(),
 		KeyLength: kt.Bits,
@@ -61,12 +63,12 @@ func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyR
 		NotAfter:  now.Add(e.keyValidity),
 		CreatedAt: now,
 	}
-	var replayed *CredentialRecord
-	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
+	var replayed *driver.CredentialRecord
+	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
 		if d.ID != "" && req.Path != "" {
 			var err error
-			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *CredentialRecord) bool {
-				return r.Kind == KindSymmetricKey && r.Alias == rec.Alias && r.KeyType == rec.KeyType && r.KeyLength == rec.KeyLength
+			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *driver.CredentialRecord) bool {
+				return r.Kind == driver.KindSymmetricKey && r.Alias == rec.Alias && r.KeyType == rec.KeyType && r.KeyLength == rec.KeyLength
 			})
 			if err != nil || replayed != nil {
 				return err
@@ -75,7 +77,7 @@ func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyR
 		if err := tx.CreateCredential(ctx, rec); err != nil {
 			return err
 		}
-		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: kn, Path: req.Path, CreatedAt: now})
+		return tx.PutBinding(ctx, &driver.BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: kn, Path: req.Path, CreatedAt: now})
 	})
 	if err != nil {
 		return nil, err
@@ -92,7 +94,7 @@ func (e *Engine) CreateKey(ctx context.Context, req CreateKeyRequest) (res *KeyR
 // findReplay looks for the credential a retried creation already made: the
 // newest binding of the device at path, made within the replay window, to
 // a valid credential that match accepts.
-func (e *Engine) findReplay(ctx context.Context, tx Tx, tenant, deviceID, path string, match func(*CredentialRecord) bool) (*CredentialRecord, error) {
+func (e *Engine) findReplay(ctx context.Context, tx driver.Tx, tenant, deviceID, path string, match func(*driver.CredentialRecord) bool) (*driver.CredentialRecord, error) {
 	if e.replay < 0 {
 		return nil, nil
 	}
@@ -104,7 +106,7 @@ func (e *Engine) findReplay(ctx context.Context, tx Tx, tenant, deviceID, path s
 	if err != nil {
 		return nil, err
 	}
-	if r.State != StateValid || r.Tenant != tenant || e.now().Sub(r.CreatedAt) > e.replay || !match(r) {
+	if r.State != driver.StateValid || r.Tenant != tenant || e.now().Sub(r.CreatedAt) > e.replay || !match(r) {
 		return nil, nil
 	}
 	return r, nil
@@ -117,18 +119,18 @@ func (e *Engine) newKey(ctx context.Context, op, tenant string, kt clmcipher.Key
 	if err != nil {
 		return nil, nil, 0, errf(op, CodeCryptoFailed, "", err)
 	}
-	kn, err := e.nextNumber(ctx, SeqKeyNumber)
+	kn, err := e.nextNumber(ctx, driver.SeqKeyNumber)
 	if err != nil {
 		return nil, nil, 0, e.storeErr(op, entityNone, err)
 	}
-	sealed, err := e.sealer.SealFor(ctx, SealedValue{Kind: SealedCredentialSecret, ID: kn, Tenant: tenant, CredentialKind: KindSymmetricKey}, key)
+	sealed, err := e.sealer.SealFor(ctx, driver.SealedValue{Kind: driver.SealedCredentialSecret, ID: kn, Tenant: tenant, CredentialKind: driver.KindSymmetricKey}, key)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	return SecretBytes(key), sealed, kn, nil
 }
 
-func keyResult(dev *DeviceResult, r *CredentialRecord, key SecretBytes) *KeyResult {
+func keyResult(dev *DeviceResult, r *driver.CredentialRecord, key SecretBytes) *KeyResult {
 	return &KeyResult{
 		Device:    dev,
 		KeyNumber: r.KeyNumber,
@@ -142,14 +144,14 @@ func keyResult(dev *DeviceResult, r *CredentialRecord, key SecretBytes) *KeyResu
 
 // lookupKey reads a symmetric key of the tenant: absent, of another
 // tenant, not a key, or deleted all answer notFound.
-func (e *Engine) lookupKey(ctx context.Context, tx Tx, op, tenant string, kn int64, notFound Code, field string) (*CredentialRecord, error) {
+func (e *Engine) lookupKey(ctx context.Context, tx driver.Tx, op, tenant string, kn int64, notFound Code, field string) (*driver.CredentialRecord, error) {
 	r, err := tx.GetCredential(ctx, kn)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, driver.ErrNotFound):
 		return nil, errf(op, notFound, field, nil)
 	case err != nil:
 		return nil, err
-	case r.Tenant != tenant || r.Kind != KindSymmetricKey || r.State == StateDeleted:
+	case r.Tenant != tenant || r.Kind != driver.KindSymmetricKey || r.State == driver.StateDeleted:
 		return nil, errf(op, notFound, field, nil)
 	}
 	return r, nil
@@ -157,7 +159,7 @@ func (e *Engine) lookupKey(ctx context.Context, tx Tx, op, tenant string, kn int
 
 // boundValidKey reads the key kn that the device holds at path and that is
 // still valid: 1501 absent, 1503 not bound there, 1504 replaced or revoked.
-func (e *Engine) boundValidKey(ctx context.Context, tx Tx, op, tenant, deviceID string, kn int64, path string) (*CredentialRecord, error) {
+func (e *Engine) boundValidKey(ctx context.Context, tx driver.Tx, op, tenant, deviceID string, kn int64, path string) (*driver.CredentialRecord, error) {
 	r, err := e.lookupKey(ctx, tx, op, tenant, kn, CodeKeyNotFound, "keynumber")
 	if err != nil {
 		return nil, err
@@ -168,14 +170,14 @@ func (e *Engine) boundValidKey(ctx context.Context, tx Tx, op, tenant, deviceID 
 	if err := e.checkBound(ctx, tx, op, tenant, deviceID, r.KeyNumber, path, CodeKeyNotBound); err != nil {
 		return nil, err
 	}
-	if r.State != StateValid {
+	if r.State != driver.StateValid {
 		return nil, errf(op, CodeKeyUpdated, "keynumber", nil)
 	}
 	return r, nil
 }
 
 // checkBound answers code unless the device holds credential kn at path.
-func (e *Engine) checkBound(ctx context.Context, tx Tx, op, tenant, deviceID string, kn int64, path string, code Code) error {
+func (e *Engine) checkBound(ctx context.Context, tx driver.Tx, op, tenant, deviceID string, kn int64, path string, code Code) error {
 	bs, err := tx.ListBindings(ctx, tenant, deviceID, kn)
 	if err != nil {
 		return err
@@ -188,8 +190,8 @@ func (e *Engine) checkBound(ctx context.Context, tx Tx, op, tenant, deviceID str
 	return errf(op, code, "filepath", nil)
 }
 
-func (e *Engine) openKey(ctx context.Context, op string, r *CredentialRecord) (SecretBytes, error) {
-	key, err := e.sealer.OpenSealed(ctx, SealedOf(r))
+func (e *Engine) openKey(ctx context.Context, op string, r *driver.CredentialRecord) (SecretBytes, error) {
+	key, err := e.sealer.OpenSealed(ctx, driver.SealedOf(r))
 	if err != nil {
 		return nil, errf(op, CodeDecrypt, "", err)
 	}
@@ -209,8 +211,8 @@ func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (res *KeyResult,
 	if err != nil {
 		return nil, err
 	}
-	var rec *CredentialRecord
-	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
+	var rec *driver.CredentialRecord
+	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
 		var err error
 		if rec, err = e.lookupKey(ctx, tx, op, caller.Tenant, req.KeyNumber, CodeKeyNotFound, "keynumber"); err != nil {
 			return err
@@ -218,10 +220,10 @@ func (e *Engine) GetKey(ctx context.Context, req GetKeyRequest) (res *KeyResult,
 		if err := e.isolated(ctx, tx, op, caller.Tenant, dev.Device.ID, rec.KeyNumber, CodeKeyNotFound, "keynumber"); err != nil {
 			return err
 		}
-		if rec.State != StateValid {
+		if rec.State != driver.StateValid {
 			return errf(op, CodeKeyUpdated, "keynumber", nil)
 		}
-		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: rec.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()})
+		return tx.PutBinding(ctx, &driver.BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: rec.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()})
 	})
 	if err != nil {
 		return nil, err
@@ -268,7 +270,7 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 		kt     clmcipher.KeyType
 	)
 	if req.NewKeyNumber == 0 {
-		if old, err := e.store.GetCredential(ctx, req.KeyNumber); err == nil && old.Kind == KindSymmetricKey && old.Tenant == caller.Tenant {
+		if old, err := e.store.GetCredential(ctx, req.KeyNumber); err == nil && old.Kind == driver.KindSymmetricKey && old.Tenant == caller.Tenant {
 			alg, _ := clmcipher.ParseAlgorithm(old.KeyType)
 			bits := old.KeyLength
 			if req.KeyLength != 0 {
@@ -282,9 +284,9 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 		}
 	}
 
-	var result *CredentialRecord
+	var result *driver.CredentialRecord
 	now := e.now().UTC()
-	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
+	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
 		old, err := e.boundValidKey(ctx, tx, op, caller.Tenant, dev.Device.ID, req.KeyNumber, req.Path)
 		if err != nil {
 			return err
@@ -297,7 +299,7 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 			switch {
 			case err != nil:
 				return err
-			case adopted.State != StateValid:
+			case adopted.State != driver.StateValid:
 				return errf(op, CodeNewKeyNotActive, "newkeynumber", nil)
 			case !now.Before(adopted.NotAfter):
 				return errf(op, CodeNewKeyExpired, "newkeynumber", nil)
@@ -313,11 +315,11 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 			if alias == "" {
 				alias = old.Alias
 			}
-			result = &CredentialRecord{
+			result = &driver.CredentialRecord{
 				KeyNumber: kn,
 				Tenant:    caller.Tenant,
-				Kind:      KindSymmetricKey,
-				State:     StateValid,
+				Kind:      driver.KindSymmetricKey,
+				State:     driver.StateValid,
 				Alias:     alias,
 				KeyType:   kt.Algorithm.String(),
 				KeyLength: kt.Bits,
@@ -330,19 +332,19 @@ func (e *Engine) RotateKey(ctx context.Context, req RotateKeyRequest) (res *KeyR
 				return err
 			}
 		}
-		err = tx.TransitionCredential(ctx, Transition{
-			KeyNumber: old.KeyNumber, From: StateValid, To: StateSuperseded,
+		err = tx.TransitionCredential(ctx, driver.Transition{
+			KeyNumber: old.KeyNumber, From: driver.StateValid, To: driver.StateSuperseded,
 			At: now, Reason: ReasonSuperseded, ReplacedBy: result.KeyNumber,
 		})
 		if err != nil {
 			return err
 		}
-		return tx.PutBinding(ctx, &BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: result.KeyNumber, Path: newPath, CreatedAt: now})
+		return tx.PutBinding(ctx, &driver.BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: result.KeyNumber, Path: newPath, CreatedAt: now})
 	})
-	if errors.Is(err, ErrConflict) {
+	if errors.Is(err, driver.ErrConflict) {
 		// A concurrent change won. Answer as a request after it would: a
 		// deleted key is absent (1501), a rotated one updated (1504).
-		if r, rerr := e.store.GetCredential(ctx, req.KeyNumber); rerr == nil && r.State == StateDeleted {
+		if r, rerr := e.store.GetCredential(ctx, req.KeyNumber); rerr == nil && r.State == driver.StateDeleted {
 			return nil, errf(op, CodeKeyNotFound, "keynumber", err)
 		}
 	}
@@ -382,7 +384,7 @@ func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (res *Dele
 	if err != nil {
 		return nil, err
 	}
-	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx Tx, dev *DeviceResult) error {
+	dev, err := e.withDevice(ctx, op, entityKey, caller.Tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
 		old, err := e.boundValidKey(ctx, tx, op, caller.Tenant, dev.Device.ID, req.KeyNumber, req.Path)
 		if err != nil {
 			return err
@@ -396,11 +398,11 @@ func (e *Engine) DeleteKey(ctx context.Context, req DeleteKeyRequest) (res *Dele
 		if !match {
 			return errf(op, CodeCommonKeyMismatch, "commonkey", nil)
 		}
-		err = tx.TransitionCredential(ctx, Transition{KeyNumber: old.KeyNumber, From: StateValid, To: StateDeleted, At: e.now().UTC()})
+		err = tx.TransitionCredential(ctx, driver.Transition{KeyNumber: old.KeyNumber, From: driver.StateValid, To: driver.StateDeleted, At: e.now().UTC()})
 		if err != nil {
 			return err
 		}
-		return tx.ReplaceSealed(ctx, SealedOf(old), nil)
+		return tx.ReplaceSealed(ctx, driver.SealedOf(old), nil)
 	})
 	if err != nil {
 		return nil, err

@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // countingStore counts the PSK reads that reach the store.
 type countingStore struct {
-	lifecycle.Store
+	driver.Store
 	reads atomic.Int64
 }
 
-func (c *countingStore) GetPSK(ctx context.Context, id int64) (*lifecycle.PSKRecord, error) {
+func (c *countingStore) GetPSK(ctx context.Context, id int64) (*driver.PSKRecord, error) {
 	c.reads.Add(1)
 	return c.Store.GetPSK(ctx, id)
 }

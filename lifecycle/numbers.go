@@ -3,6 +3,8 @@ package lifecycle
 import (
 	"context"
 	"sync"
+
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // numberBlock hands out numbers of a sequence from a block reserved in the
@@ -17,7 +19,7 @@ type numberBlock struct {
 // nextNumber returns the next number of seq: from the engine's block for
 // keyids and keynumbers, straight from the store for the others (CRL
 // numbers must grow across processes).
-func (e *Engine) nextNumber(ctx context.Context, seq Sequence) (int64, error) {
+func (e *Engine) nextNumber(ctx context.Context, seq driver.Sequence) (int64, error) {
 	b := e.blocks[seq]
 	if b == nil || e.blockSize <= 1 {
 		return e.store.NextNumber(ctx, seq)

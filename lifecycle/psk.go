@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // MaxKeyID is the largest keyid; past it IssuePSK answers CodeKeyIDExhausted.
@@ -42,8 +44,8 @@ func ParseKeyID(s string) (int64, error) {
 }
 
 // pskSealed names the sealed password of a PSK.
-func pskSealed(r *PSKRecord) SealedValue {
-	return SealedValue{Kind: SealedPSKPassword, ID: r.KeyID, Tenant: r.Tenant, Value: r.Password}
+func pskSealed(r *driver.PSKRecord) driver.SealedValue {
+	return driver.SealedValue{Kind: driver.SealedPSKPassword, ID: r.KeyID, Tenant: r.Tenant, Value: r.Password}
 }
 
 // IssuePSK implements Manager.
@@ -69,19 +71,19 @@ func (e *Engine) IssuePSK(ctx context.Context, req IssuePSKRequest) (res *PSK, e
 	if err != nil {
 		return nil, errf(op, CodeSystem, "", err)
 	}
-	id, err := e.nextNumber(ctx, SeqKeyID)
+	id, err := e.nextNumber(ctx, driver.SeqKeyID)
 	if err != nil {
 		return nil, e.storeErr(op, entityNone, err)
 	}
 	if id > MaxKeyID {
 		return nil, errf(op, CodeKeyIDExhausted, "", errors.New("keyid sequence past 9999999999"))
 	}
-	sealed, err := e.sealer.SealFor(ctx, SealedValue{Kind: SealedPSKPassword, ID: id, Tenant: req.Tenant}, []byte(password))
+	sealed, err := e.sealer.SealFor(ctx, driver.SealedValue{Kind: driver.SealedPSKPassword, ID: id, Tenant: req.Tenant}, []byte(password))
 	if err != nil {
 		return nil, err
 	}
 	now := e.now().UTC()
-	r := &PSKRecord{
+	r := &driver.PSKRecord{
 		KeyID:     id,
 		Tenant:    req.Tenant,
 		Alias:     req.Alias,
@@ -96,7 +98,7 @@ func (e *Engine) IssuePSK(ctx context.Context, req IssuePSKRequest) (res *PSK, e
 	return pskOf(r, Secret(password)), nil
 }
 
-func pskOf(r *PSKRecord, password Secret) *PSK {
+func pskOf(r *driver.PSKRecord, password Secret) *PSK {
 	return &PSK{
 		KeyID:     FormatKeyID(r.KeyID),
 		Tenant:    r.Tenant,
@@ -122,7 +124,7 @@ func (e *Engine) GetPSK(ctx context.Context, keyID string) (*PSK, error) {
 	return e.openPSK(ctx, op, r)
 }
 
-func (e *Engine) openPSK(ctx context.Context, op string, r *PSKRecord) (*PSK, error) {
+func (e *Engine) openPSK(ctx context.Context, op string, r *driver.PSKRecord) (*PSK, error) {
 	pw, err := e.sealer.OpenSealed(ctx, pskSealed(r))
 	if err != nil {
 		return nil, errf(op, CodeDecrypt, "", err)
@@ -146,7 +148,7 @@ func (e *Engine) ListPSKs(ctx context.Context, req ListPSKsRequest) (*PSKPage, e
 	if len(req.Tenant) > MaxTenantLen {
 		return nil, fieldErr(op, CodeOutOfRange, "tenantid", "longer than 128 bytes")
 	}
-	rs, err := e.store.ListPSKs(ctx, PSKQuery{Tenant: req.Tenant, After: after, Limit: limit + 1})
+	rs, err := e.store.ListPSKs(ctx, driver.PSKQuery{Tenant: req.Tenant, After: after, Limit: limit + 1})
 	if err != nil {
 		return nil, e.storeErr(op, entityNone, err)
 	}
@@ -218,7 +220,7 @@ func errLocked(op string) error {
 // all), 1204 absent, 1201 wrong password (compared in constant time), 1202
 // disabled, 1203 expired. The password is checked before the state, so the
 // state of a PSK is told only to who knows its password.
-func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) (*PSKRecord, error) {
+func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) (*driver.PSKRecord, error) {
 	id, _ := ParseKeyID(c.KeyID)
 	now := e.now().UTC()
 	if e.authLimit > 0 && e.authLocks.Any() &&
@@ -314,8 +316,8 @@ func (e *Engine) countFailure(ctx context.Context, id int64, client string, now 
 		return
 	}
 	fs, err := e.store.CountAuthFailures(ctx,
-		AuthFailure{KeyID: id, Client: client, At: now, Window: e.authWindow, Limit: e.authLimit},
-		AuthFailure{KeyID: id, Client: "", At: now, Window: e.authWindow, Limit: e.authCeiling})
+		driver.AuthFailure{KeyID: id, Client: client, At: now, Window: e.authWindow, Limit: e.authLimit},
+		driver.AuthFailure{KeyID: id, Client: "", At: now, Window: e.authWindow, Limit: e.authCeiling})
 	if err != nil {
 		e.log.Warn("counting a failed authentication", "err", err.Error())
 		return

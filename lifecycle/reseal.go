@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // ResealStats counts what a re-seal pass did.
@@ -34,8 +36,8 @@ func (e *Engine) Reseal(ctx context.Context) (ResealStats, error) {
 	if err != nil {
 		return st, errf(op, CodeEncrypt, "", err)
 	}
-	for _, kind := range []SealedKind{SealedPSKPassword, SealedCredentialSecret, SealedDeviceKey} {
-		var after SealedValue
+	for _, kind := range []driver.SealedKind{driver.SealedPSKPassword, driver.SealedCredentialSecret, driver.SealedDeviceKey} {
+		var after driver.SealedValue
 		for {
 			vs, err := e.store.ListSealed(ctx, kind, after, e.pageSize)
 			if err != nil {
@@ -47,7 +49,7 @@ func (e *Engine) Reseal(ctx context.Context) (ResealStats, error) {
 			for _, v := range vs {
 				after = v
 				st.Examined++
-				if len(v.Value) > 0 && v.Value[0] == macFormat && kind == SealedDeviceKey {
+				if len(v.Value) > 0 && v.Value[0] == macFormat && kind == driver.SealedDeviceKey {
 					st.DeviceKeysPending++
 					continue
 				}
@@ -68,7 +70,7 @@ func (e *Engine) Reseal(ctx context.Context) (ResealStats, error) {
 					return st, err
 				}
 				switch err := e.store.ReplaceSealed(ctx, v, nv); {
-				case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound):
+				case errors.Is(err, driver.ErrConflict), errors.Is(err, driver.ErrNotFound):
 					st.Skipped++
 				case err != nil:
 					return st, e.storeErr(op, entityNone, err)
@@ -81,13 +83,13 @@ func (e *Engine) Reseal(ctx context.Context) (ResealStats, error) {
 	return st, nil
 }
 
-func kindName(k SealedKind) string {
+func kindName(k driver.SealedKind) string {
 	switch k {
-	case SealedPSKPassword:
+	case driver.SealedPSKPassword:
 		return "PSK password"
-	case SealedCredentialSecret:
+	case driver.SealedCredentialSecret:
 		return "credential secret"
-	case SealedDeviceKey:
+	case driver.SealedDeviceKey:
 		return "device key"
 	}
 	return "value"
@@ -106,8 +108,8 @@ var ErrWrongMasterKey = errors.New("this store was sealed with a different maste
 // kind.
 func (e *Engine) CheckKeys(ctx context.Context) error {
 	const op = "CheckKeys"
-	for _, kind := range []SealedKind{SealedPSKPassword, SealedCredentialSecret, SealedDeviceKey} {
-		vs, err := e.store.ListSealed(ctx, kind, SealedValue{}, 1)
+	for _, kind := range []driver.SealedKind{driver.SealedPSKPassword, driver.SealedCredentialSecret, driver.SealedDeviceKey} {
+		vs, err := e.store.ListSealed(ctx, kind, driver.SealedValue{}, 1)
 		if err != nil {
 			return e.storeErr(op, entityNone, err)
 		}

@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // KEK is a key-encryption key: 32 bytes and the version that names it. A
@@ -100,7 +102,7 @@ func (s *StaticKeys) KEK(_ context.Context, v uint32) (KEK, error) {
 // and the AEAD's associated data is the 5-byte header followed by the
 // caller's associated data, which names the record the value belongs to.
 // Format 3, which Seal writes, marks values whose associated data names
-// the record's tenant and kind as well as its id (SealedValue.AD); format 1
+// the record's tenant and kind as well as its id (driver.SealedValue.AD); format 1
 // values, written before, name the id alone, and still open until Reseal
 // converts them.
 const (
@@ -293,40 +295,36 @@ func macOf(key, header, secret, ad []byte) []byte {
 
 // SealFor seals plaintext for the record that v names (its Kind, tenant
 // and id; v.Value is ignored), so that it opens only there.
-func (s *Sealer) SealFor(ctx context.Context, v SealedValue, plaintext []byte) ([]byte, error) {
+func (s *Sealer) SealFor(ctx context.Context, v driver.SealedValue, plaintext []byte) ([]byte, error) {
 	v.Value = nil
-	return s.Seal(ctx, plaintext, v.AD())
+	return s.Seal(ctx, plaintext, SealedAD(v))
 }
 
 // OpenSealed opens v.Value, which must belong to the record that v names:
 // a value moved to another record, tenant or kind of record fails with
 // CodeDecrypt.
-func (s *Sealer) OpenSealed(ctx context.Context, v SealedValue) ([]byte, error) {
-	return s.Open(ctx, v.Value, v.AD())
+func (s *Sealer) OpenSealed(ctx context.Context, v driver.SealedValue) ([]byte, error) {
+	return s.Open(ctx, v.Value, SealedAD(v))
 }
 
-// Legacy reports whether v.Value was sealed before values named their
-// record's tenant and kind (format 1); Reseal converts such values.
-func (v SealedValue) Legacy() bool { return len(v.Value) > 0 && v.Value[0] == sealFormatV1 }
-
-// AD returns the associated data that binds a sealed value to its record:
-// its kind of record, tenant and id (and, for a credential, the kind of
-// credential); for a legacy value (Legacy), the record's id alone, as it
-// was sealed.
-func (v SealedValue) AD() []byte {
+// SealedAD returns the associated data that binds a sealed value to its
+// record: its kind of record, tenant and id (and, for a credential, the
+// kind of credential); for a legacy value (v.Legacy), the record's id
+// alone, as it was sealed.
+func SealedAD(v driver.SealedValue) []byte {
 	tenant := strconv.Itoa(len(v.Tenant)) + "/" + v.Tenant
 	switch v.Kind {
-	case SealedPSKPassword:
+	case driver.SealedPSKPassword:
 		if v.Legacy() {
 			return []byte("clm/psk/" + FormatKeyID(v.ID) + "/password")
 		}
 		return []byte("clm/v2/psk/" + tenant + "/" + FormatKeyID(v.ID) + "/password")
-	case SealedCredentialSecret:
+	case driver.SealedCredentialSecret:
 		if v.Legacy() {
 			return []byte("clm/credential/" + strconv.FormatInt(v.ID, 10) + "/secret")
 		}
 		return []byte("clm/v2/credential/" + v.CredentialKind.String() + "/" + tenant + "/" + strconv.FormatInt(v.ID, 10) + "/secret")
-	case SealedDeviceKey:
+	case driver.SealedDeviceKey:
 		return []byte("clm/v2/device/" + tenant + "/" + v.DeviceID + "/key")
 	}
 	return []byte("clm/v2/unknown/" + strconv.Itoa(int(v.Kind)))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // TestWildcardsRefusedByDefault: a wildcard CN (which would become a
@@ -86,7 +87,7 @@ func TestExpensiveOperationsBounded(t *testing.T) {
 	waitFor(2) // a cheap request is not held behind it
 
 	stats := func() int64 {
-		st, err := s.CredentialStats(ctx, lifecycle.CredentialQuery{Tenant: "t"})
+		st, err := s.CredentialStats(ctx, driver.CredentialQuery{Tenant: "t"})
 		if err != nil {
 			t.Fatal(err)
 		}

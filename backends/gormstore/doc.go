@@ -1,4 +1,4 @@
-// Package gormstore implements lifecycle.Store on GORM, for SQLite,
+// Package gormstore implements driver.Store on GORM, for SQLite,
 // MariaDB/MySQL and PostgreSQL. Open it through sqlitestore, mysqlstore or
 // postgresstore, which configure the driver; this package holds what the
 // three share: the schema, the queries, and the handling of errors.
@@ -16,8 +16,8 @@
 // # Errors
 //
 // GORM's errors are translated (TranslateError): a unique violation wraps
-// lifecycle.ErrExists, a missing row lifecycle.ErrNotFound. The Dialect of
+// driver.ErrExists, a missing row driver.ErrNotFound. The Dialect of
 // each opener sorts driver errors: deadlocks and serialization failures are
 // retried by Atomic (Options.MaxRetries), a lock timeout wraps
-// lifecycle.ErrLockTimeout, an unreachable server lifecycle.ErrUnavailable.
+// driver.ErrLockTimeout, an unreachable server driver.ErrUnavailable.
 package gormstore

@@ -10,9 +10,10 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
-// ops implements lifecycle.Tx on a GORM handle: the Store's own (each call
+// ops implements driver.Tx on a GORM handle: the Store's own (each call
 // its own statement) or a transaction's.
 type ops struct {
 	db *gorm.DB
@@ -20,18 +21,18 @@ type ops struct {
 	tx *sql.Tx // the transaction of db, for the prepared statements; nil outside one
 }
 
-var _ lifecycle.Tx = (*ops)(nil)
+var _ driver.Tx = (*ops)(nil)
 
 func (o *ops) with(ctx context.Context) *gorm.DB { return o.db.WithContext(ctx) }
 
-// NextNumber implements lifecycle.Tx.
-func (o *ops) NextNumber(ctx context.Context, seq lifecycle.Sequence) (int64, error) {
+// NextNumber implements driver.Tx.
+func (o *ops) NextNumber(ctx context.Context, seq driver.Sequence) (int64, error) {
 	return o.NextNumbers(ctx, seq, 1)
 }
 
-// NextNumbers implements lifecycle.Tx. Outside a transaction it runs in a
+// NextNumbers implements driver.Tx. Outside a transaction it runs in a
 // short one of its own, so the increment and the read see one row version.
-func (o *ops) NextNumbers(ctx context.Context, seq lifecycle.Sequence, n int) (int64, error) {
+func (o *ops) NextNumbers(ctx context.Context, seq driver.Sequence, n int) (int64, error) {
 	if seq == "" || n < 1 {
 		return 0, errors.New("gormstore: empty sequence name or count below 1")
 	}
@@ -39,7 +40,7 @@ func (o *ops) NextNumbers(ctx context.Context, seq lifecycle.Sequence, n int) (i
 		return o.next(ctx, seq, n)
 	}
 	var first int64
-	err := o.s.Atomic(ctx, func(tx lifecycle.Tx) error {
+	err := o.s.Atomic(ctx, func(tx driver.Tx) error {
 		var err error
 		first, err = tx.(*ops).next(ctx, seq, n)
 		return err
@@ -48,7 +49,7 @@ func (o *ops) NextNumbers(ctx context.Context, seq lifecycle.Sequence, n int) (i
 }
 
 // next reserves n numbers of seq and returns the first.
-func (o *ops) next(ctx context.Context, seq lifecycle.Sequence, n int) (int64, error) {
+func (o *ops) next(ctx context.Context, seq driver.Sequence, n int) (int64, error) {
 	db := o.with(ctx)
 	for range 2 {
 		res := db.Exec("UPDATE clm_sequences SET value = value + ? WHERE name = ?", n, string(seq))
@@ -70,11 +71,11 @@ func (o *ops) next(ctx context.Context, seq lifecycle.Sequence, n int) (int64, e
 	return 0, fmt.Errorf("gormstore: sequence %q cannot be created", seq)
 }
 
-func (o *ops) CreatePSK(ctx context.Context, r *lifecycle.PSKRecord) error {
+func (o *ops) CreatePSK(ctx context.Context, r *driver.PSKRecord) error {
 	return o.s.wrap(o.with(ctx).Create(toPSKRow(r)).Error)
 }
 
-func (o *ops) GetPSK(ctx context.Context, keyID int64) (*lifecycle.PSKRecord, error) {
+func (o *ops) GetPSK(ctx context.Context, keyID int64) (*driver.PSKRecord, error) {
 	var row pskRow
 	if err := o.queryRow(ctx, "SELECT "+pskColumns+" FROM clm_psks WHERE key_id = ?", []any{keyID}, row.fields()...); err != nil {
 		return nil, err
@@ -82,7 +83,7 @@ func (o *ops) GetPSK(ctx context.Context, keyID int64) (*lifecycle.PSKRecord, er
 	return row.record(), nil
 }
 
-func (o *ops) ListPSKs(ctx context.Context, q lifecycle.PSKQuery) ([]*lifecycle.PSKRecord, error) {
+func (o *ops) ListPSKs(ctx context.Context, q driver.PSKQuery) ([]*driver.PSKRecord, error) {
 	if q.Limit <= 0 {
 		return nil, errors.New("gormstore: ListPSKs: limit must be positive")
 	}
@@ -94,7 +95,7 @@ func (o *ops) ListPSKs(ctx context.Context, q lifecycle.PSKQuery) ([]*lifecycle.
 	if err := db.Order("key_id").Limit(q.Limit).Find(&rows).Error; err != nil {
 		return nil, o.s.wrap(err)
 	}
-	out := make([]*lifecycle.PSKRecord, len(rows))
+	out := make([]*driver.PSKRecord, len(rows))
 	for i := range rows {
 		out[i] = rows[i].record()
 	}
@@ -109,7 +110,7 @@ func (o *ops) affected(res *gorm.DB) error {
 		return o.s.wrap(res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("gormstore: %w", lifecycle.ErrNotFound)
+		return fmt.Errorf("gormstore: %w", driver.ErrNotFound)
 	}
 	return nil
 }
@@ -126,7 +127,7 @@ func (o *ops) DeletePSK(ctx context.Context, keyID int64) error {
 	return o.s.wrap(o.with(ctx).Where("key_id = ?", keyID).Delete(&authFailureRow{}).Error)
 }
 
-func (o *ops) CreateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error {
+func (o *ops) CreateDevice(ctx context.Context, r *driver.DeviceRecord) error {
 	row, err := toDeviceRow(r)
 	if err != nil {
 		return err
@@ -134,7 +135,7 @@ func (o *ops) CreateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error
 	return o.s.wrap(o.with(ctx).Create(row).Error)
 }
 
-func (o *ops) getDevice(ctx context.Context, where string, args ...any) (*lifecycle.DeviceRecord, error) {
+func (o *ops) getDevice(ctx context.Context, where string, args ...any) (*driver.DeviceRecord, error) {
 	var row deviceRow
 	if err := o.queryRow(ctx, "SELECT "+deviceColumns+" FROM clm_devices WHERE "+where, args, row.fields()...); err != nil {
 		return nil, err
@@ -146,15 +147,15 @@ func (o *ops) getDevice(ctx context.Context, where string, args ...any) (*lifecy
 	return r, nil
 }
 
-func (o *ops) GetDevice(ctx context.Context, tenant, id string) (*lifecycle.DeviceRecord, error) {
+func (o *ops) GetDevice(ctx context.Context, tenant, id string) (*driver.DeviceRecord, error) {
 	return o.getDevice(ctx, "tenant = ? AND id = ?", tenant, id)
 }
 
-func (o *ops) GetDeviceByName(ctx context.Context, tenant, name string) (*lifecycle.DeviceRecord, error) {
+func (o *ops) GetDeviceByName(ctx context.Context, tenant, name string) (*driver.DeviceRecord, error) {
 	return o.getDevice(ctx, "tenant = ? AND name = ?", tenant, name)
 }
 
-func (o *ops) ListDevices(ctx context.Context, q lifecycle.DeviceQuery) ([]*lifecycle.DeviceRecord, error) {
+func (o *ops) ListDevices(ctx context.Context, q driver.DeviceQuery) ([]*driver.DeviceRecord, error) {
 	if q.Limit <= 0 {
 		return nil, errors.New("gormstore: ListDevices: limit must be positive")
 	}
@@ -163,7 +164,7 @@ func (o *ops) ListDevices(ctx context.Context, q lifecycle.DeviceQuery) ([]*life
 	if err != nil {
 		return nil, o.s.wrap(err)
 	}
-	out := make([]*lifecycle.DeviceRecord, len(rows))
+	out := make([]*driver.DeviceRecord, len(rows))
 	for i := range rows {
 		r, err := rows[i].record()
 		if err != nil {
@@ -174,7 +175,7 @@ func (o *ops) ListDevices(ctx context.Context, q lifecycle.DeviceQuery) ([]*life
 	return out, nil
 }
 
-func (o *ops) UpdateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error {
+func (o *ops) UpdateDevice(ctx context.Context, r *driver.DeviceRecord) error {
 	row, err := toDeviceRow(r)
 	if err != nil {
 		return err
@@ -191,11 +192,11 @@ func (o *ops) UpdateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error
 
 var insertCredential = insertQuery("clm_credentials", credentialColumns, 1)
 
-func (o *ops) CreateCredential(ctx context.Context, r *lifecycle.CredentialRecord) error {
+func (o *ops) CreateCredential(ctx context.Context, r *driver.CredentialRecord) error {
 	return o.exec(ctx, insertCredential, valuesOf(toCredentialRow(r).fields())...)
 }
 
-func (o *ops) getCredential(ctx context.Context, where string, args ...any) (*lifecycle.CredentialRecord, error) {
+func (o *ops) getCredential(ctx context.Context, where string, args ...any) (*driver.CredentialRecord, error) {
 	var row credentialRow
 	if err := o.queryRow(ctx, "SELECT "+credentialColumns+" FROM clm_credentials WHERE "+where, args, row.fields()...); err != nil {
 		return nil, err
@@ -203,15 +204,15 @@ func (o *ops) getCredential(ctx context.Context, where string, args ...any) (*li
 	return row.record(), nil
 }
 
-func (o *ops) GetCredential(ctx context.Context, keyNumber int64) (*lifecycle.CredentialRecord, error) {
+func (o *ops) GetCredential(ctx context.Context, keyNumber int64) (*driver.CredentialRecord, error) {
 	return o.getCredential(ctx, "key_number = ?", keyNumber)
 }
 
-func (o *ops) GetCredentialBySerial(ctx context.Context, ca, serial string) (*lifecycle.CredentialRecord, error) {
+func (o *ops) GetCredentialBySerial(ctx context.Context, ca, serial string) (*driver.CredentialRecord, error) {
 	return o.getCredential(ctx, "ca = ? AND serial = ?", ca, serial)
 }
 
-func (o *ops) ListCredentials(ctx context.Context, q lifecycle.CredentialQuery) ([]*lifecycle.CredentialRecord, error) {
+func (o *ops) ListCredentials(ctx context.Context, q driver.CredentialQuery) ([]*driver.CredentialRecord, error) {
 	if q.Limit <= 0 {
 		return nil, errors.New("gormstore: ListCredentials: limit must be positive")
 	}
@@ -220,14 +221,14 @@ func (o *ops) ListCredentials(ctx context.Context, q lifecycle.CredentialQuery) 
 	if err := db.Order("key_number").Limit(q.Limit).Find(&rows).Error; err != nil {
 		return nil, o.s.wrap(err)
 	}
-	out := make([]*lifecycle.CredentialRecord, len(rows))
+	out := make([]*driver.CredentialRecord, len(rows))
 	for i := range rows {
 		out[i] = rows[i].record()
 	}
 	return out, nil
 }
 
-func (o *ops) CredentialStats(ctx context.Context, q lifecycle.CredentialQuery) (lifecycle.CredentialStats, error) {
+func (o *ops) CredentialStats(ctx context.Context, q driver.CredentialQuery) (driver.CredentialStats, error) {
 	var row struct {
 		N    int64
 		Last int64
@@ -235,9 +236,9 @@ func (o *ops) CredentialStats(ctx context.Context, q lifecycle.CredentialQuery) 
 	err := o.credentialsWhere(ctx, q).Model(&credentialRow{}).
 		Select("COUNT(*) AS n, COALESCE(MAX(state_changed_at), 0) AS last").Scan(&row).Error
 	if err != nil {
-		return lifecycle.CredentialStats{}, o.s.wrap(err)
+		return driver.CredentialStats{}, o.s.wrap(err)
 	}
-	st := lifecycle.CredentialStats{Count: row.N}
+	st := driver.CredentialStats{Count: row.N}
 	if row.N > 0 {
 		st.LastStateChange = fromMicros(row.Last)
 	}
@@ -245,7 +246,7 @@ func (o *ops) CredentialStats(ctx context.Context, q lifecycle.CredentialQuery) 
 }
 
 // credentialsWhere applies the filters of q but its cursor and limit.
-func (o *ops) credentialsWhere(ctx context.Context, q lifecycle.CredentialQuery) *gorm.DB {
+func (o *ops) credentialsWhere(ctx context.Context, q driver.CredentialQuery) *gorm.DB {
 	db := o.with(ctx)
 	if q.Tenant != "" {
 		db = db.Where("tenant = ?", q.Tenant)
@@ -266,7 +267,7 @@ func (o *ops) credentialsWhere(ctx context.Context, q lifecycle.CredentialQuery)
 	return db
 }
 
-func (o *ops) TransitionCredential(ctx context.Context, t lifecycle.Transition) error {
+func (o *ops) TransitionCredential(ctx context.Context, t driver.Transition) error {
 	if t.From == t.To {
 		return errors.New("gormstore: a transition must change the state")
 	}
@@ -294,9 +295,9 @@ func (o *ops) missingOrConflict(ctx context.Context, model any, where string, ar
 		return o.s.wrap(err)
 	}
 	if n == 0 {
-		return fmt.Errorf("gormstore: %w", lifecycle.ErrNotFound)
+		return fmt.Errorf("gormstore: %w", driver.ErrNotFound)
 	}
-	return fmt.Errorf("gormstore: %w", lifecycle.ErrConflict)
+	return fmt.Errorf("gormstore: %w", driver.ErrConflict)
 }
 
 // maxBindingsPerInsert bounds the rows of one INSERT of bindings (one
@@ -311,10 +312,10 @@ var insertBindings = func() (q [maxBindingsPerInsert + 1]string) {
 	return q
 }()
 
-func (o *ops) PutBinding(ctx context.Context, rs ...*lifecycle.BindingRecord) error {
+func (o *ops) PutBinding(ctx context.Context, rs ...*driver.BindingRecord) error {
 	if o.tx == nil && len(rs) > maxBindingsPerInsert {
 		// More than one statement: all of them or none.
-		return o.s.Atomic(ctx, func(tx lifecycle.Tx) error { return tx.PutBinding(ctx, rs...) })
+		return o.s.Atomic(ctx, func(tx driver.Tx) error { return tx.PutBinding(ctx, rs...) })
 	}
 	for len(rs) > 0 {
 		n := min(len(rs), maxBindingsPerInsert)
@@ -333,8 +334,8 @@ func (o *ops) PutBinding(ctx context.Context, rs ...*lifecycle.BindingRecord) er
 }
 
 // bindings runs a query of bindings.
-func (o *ops) bindings(ctx context.Context, where string, args ...any) ([]*lifecycle.BindingRecord, error) {
-	var out []*lifecycle.BindingRecord
+func (o *ops) bindings(ctx context.Context, where string, args ...any) ([]*driver.BindingRecord, error) {
+	var out []*driver.BindingRecord
 	err := o.query(ctx, "SELECT id, "+bindingColumns+" FROM clm_bindings WHERE "+where, args, func(rows *sql.Rows) error {
 		var row bindingRow
 		if err := rows.Scan(row.fields()...); err != nil {
@@ -346,11 +347,11 @@ func (o *ops) bindings(ctx context.Context, where string, args ...any) ([]*lifec
 	return out, err
 }
 
-func (o *ops) ListBindings(ctx context.Context, tenant, deviceID string, keyNumber int64) ([]*lifecycle.BindingRecord, error) {
+func (o *ops) ListBindings(ctx context.Context, tenant, deviceID string, keyNumber int64) ([]*driver.BindingRecord, error) {
 	return o.bindings(ctx, "tenant = ? AND device_id = ? AND key_number = ? ORDER BY id", tenant, deviceID, keyNumber)
 }
 
-func (o *ops) BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*lifecycle.BindingRecord, error) {
+func (o *ops) BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*driver.BindingRecord, error) {
 	if limit <= 0 {
 		return nil, errors.New("gormstore: BindingsAt: limit must be positive")
 	}
@@ -371,26 +372,26 @@ func (o *ops) BindingsAt(ctx context.Context, tenant, deviceID, path string, lim
 // sealedColumns says where each kind of sealed value lives: the table,
 // the column, the columns that name the record (in cursor order), and the
 // column of the credential kind, if any.
-var sealedColumns = map[lifecycle.SealedKind]struct {
+var sealedColumns = map[driver.SealedKind]struct {
 	model  any
 	column string
 	keys   []string
 	kind   string
 }{
-	lifecycle.SealedPSKPassword:      {&pskRow{}, "password", []string{"key_id"}, ""},
-	lifecycle.SealedCredentialSecret: {&credentialRow{}, "secret", []string{"key_number"}, "kind"},
-	lifecycle.SealedDeviceKey:        {&deviceRow{}, "key_hash", []string{"tenant", "id"}, ""},
+	driver.SealedPSKPassword:      {&pskRow{}, "password", []string{"key_id"}, ""},
+	driver.SealedCredentialSecret: {&credentialRow{}, "secret", []string{"key_number"}, "kind"},
+	driver.SealedDeviceKey:        {&deviceRow{}, "key_hash", []string{"tenant", "id"}, ""},
 }
 
 // sealedKey is the values of a sealed value's record-naming columns.
-func sealedKey(v lifecycle.SealedValue) []any {
-	if v.Kind == lifecycle.SealedDeviceKey {
+func sealedKey(v driver.SealedValue) []any {
+	if v.Kind == driver.SealedDeviceKey {
 		return []any{v.Tenant, v.DeviceID}
 	}
 	return []any{v.ID}
 }
 
-func (o *ops) ListSealed(ctx context.Context, kind lifecycle.SealedKind, after lifecycle.SealedValue, limit int) ([]lifecycle.SealedValue, error) {
+func (o *ops) ListSealed(ctx context.Context, kind driver.SealedKind, after driver.SealedValue, limit int) ([]driver.SealedValue, error) {
 	c, ok := sealedColumns[kind]
 	if !ok || limit <= 0 {
 		return nil, fmt.Errorf("gormstore: ListSealed: unknown kind %d or bad limit", kind)
@@ -404,7 +405,7 @@ func (o *ops) ListSealed(ctx context.Context, kind lifecycle.SealedKind, after l
 	}
 	sel := "tenant, " + c.column + " AS value"
 	switch kind {
-	case lifecycle.SealedDeviceKey:
+	case driver.SealedDeviceKey:
 		sel += ", id AS device_id"
 	default:
 		sel += ", " + c.keys[0] + " AS id"
@@ -425,18 +426,18 @@ func (o *ops) ListSealed(ctx context.Context, kind lifecycle.SealedKind, after l
 	if err := db.Limit(limit).Scan(&rows).Error; err != nil {
 		return nil, o.s.wrap(err)
 	}
-	out := make([]lifecycle.SealedValue, 0, len(rows))
+	out := make([]driver.SealedValue, 0, len(rows))
 	for _, r := range rows {
 		if len(r.Value) == 0 {
 			continue
 		}
-		out = append(out, lifecycle.SealedValue{Kind: kind, ID: r.ID, Tenant: r.Tenant, DeviceID: r.DeviceID,
-			CredentialKind: lifecycle.CredentialKind(r.Kind), Value: r.Value})
+		out = append(out, driver.SealedValue{Kind: kind, ID: r.ID, Tenant: r.Tenant, DeviceID: r.DeviceID,
+			CredentialKind: driver.CredentialKind(r.Kind), Value: r.Value})
 	}
 	return out, nil
 }
 
-func (o *ops) ReplaceSealed(ctx context.Context, v lifecycle.SealedValue, value []byte) error {
+func (o *ops) ReplaceSealed(ctx context.Context, v driver.SealedValue, value []byte) error {
 	c, ok := sealedColumns[v.Kind]
 	if !ok {
 		return fmt.Errorf("gormstore: ReplaceSealed: unknown kind %d", v.Kind)
@@ -459,17 +460,17 @@ func (o *ops) ReplaceSealed(ctx context.Context, v lifecycle.SealedValue, value 
 	return o.missingOrConflict(ctx, c.model, where, args...)
 }
 
-func (o *ops) CountAuthFailures(ctx context.Context, fs ...lifecycle.AuthFailure) ([]*lifecycle.AuthFailures, error) {
+func (o *ops) CountAuthFailures(ctx context.Context, fs ...driver.AuthFailure) ([]*driver.AuthFailures, error) {
 	if o.tx == nil {
-		var out []*lifecycle.AuthFailures
-		err := o.s.Atomic(ctx, func(tx lifecycle.Tx) error {
+		var out []*driver.AuthFailures
+		err := o.s.Atomic(ctx, func(tx driver.Tx) error {
 			var err error
 			out, err = tx.CountAuthFailures(ctx, fs...)
 			return err
 		})
 		return out, err
 	}
-	out := make([]*lifecycle.AuthFailures, 0, len(fs))
+	out := make([]*driver.AuthFailures, 0, len(fs))
 	for _, f := range fs {
 		if f.Limit < 1 || f.Window <= 0 || len(f.Client) > 64 {
 			return nil, errors.New("gormstore: CountAuthFailures: a limit below 1, a window not positive, or a client over 64 bytes")
@@ -510,7 +511,7 @@ func (o *ops) CountAuthFailures(ctx context.Context, fs ...lifecycle.AuthFailure
 	return out, nil
 }
 
-func (o *ops) GetAuthFailures(ctx context.Context, keyID int64, clients ...string) ([]*lifecycle.AuthFailures, error) {
+func (o *ops) GetAuthFailures(ctx context.Context, keyID int64, clients ...string) ([]*driver.AuthFailures, error) {
 	if len(clients) == 0 {
 		return nil, nil
 	}
@@ -518,7 +519,7 @@ func (o *ops) GetAuthFailures(ctx context.Context, keyID int64, clients ...strin
 	if err := o.with(ctx).Where("key_id = ? AND client IN ?", keyID, clients).Order("client").Find(&rows).Error; err != nil {
 		return nil, o.s.wrap(err)
 	}
-	out := make([]*lifecycle.AuthFailures, len(rows))
+	out := make([]*driver.AuthFailures, len(rows))
 	for i := range rows {
 		out[i] = rows[i].record()
 	}

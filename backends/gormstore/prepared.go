@@ -12,7 +12,7 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // The statements every request runs (the PSK, device, credential and
@@ -167,7 +167,7 @@ func (s *Store) prepareLater(query string) {
 }
 
 // queryRow runs a prepared query expected to return one row and scans it
-// into dest; no row is lifecycle.ErrNotFound.
+// into dest; no row is driver.ErrNotFound.
 func (o *ops) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
 	defer o.s.logSlow(query, time.Now())
 	st, err := o.prepared(ctx, query)
@@ -232,7 +232,7 @@ func (o *ops) rawErr(err error) error {
 		return nil
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("gormstore: %w", lifecycle.ErrNotFound)
+		return fmt.Errorf("gormstore: %w", driver.ErrNotFound)
 	}
 	if t, ok := o.s.db.Dialector.(gorm.ErrorTranslator); ok {
 		if te := t.Translate(err); te != err {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // SchemaVersion is the version of the schema this package creates. Open
@@ -46,7 +47,7 @@ type pskRow struct {
 	Status    int    `gorm:"not null"`
 	CreatedAt int64  `gorm:"not null;autoCreateTime:false"`
 	ExpiresAt int64  `gorm:"not null"`
-	// FailuresUntil: see lifecycle.PSKRecord (schema 3).
+	// FailuresUntil: see driver.PSKRecord (schema 3).
 	FailuresUntil int64 `gorm:"not null;default:0"`
 }
 
@@ -71,8 +72,8 @@ type authFailureRow struct {
 
 func (authFailureRow) TableName() string { return "clm_auth_failures" }
 
-func (a *authFailureRow) record() *lifecycle.AuthFailures {
-	r := &lifecycle.AuthFailures{KeyID: a.KeyID, Client: a.Client, Count: a.Count, Since: fromMicros(a.Since)}
+func (a *authFailureRow) record() *driver.AuthFailures {
+	r := &driver.AuthFailures{KeyID: a.KeyID, Client: a.Client, Count: a.Count, Since: fromMicros(a.Since)}
 	if a.LockedUntil != 0 {
 		r.LockedUntil = fromMicros(a.LockedUntil)
 	}
@@ -176,7 +177,7 @@ func pathHash(p string) string {
 	return hex.EncodeToString(h[:])
 }
 
-func toPSKRow(r *lifecycle.PSKRecord) *pskRow {
+func toPSKRow(r *driver.PSKRecord) *pskRow {
 	p := &pskRow{
 		KeyID: r.KeyID, Tenant: r.Tenant, Alias: r.Alias, Password: r.Password,
 		Status: int(r.Status), CreatedAt: micros(r.CreatedAt), ExpiresAt: micros(r.ExpiresAt),
@@ -187,8 +188,8 @@ func toPSKRow(r *lifecycle.PSKRecord) *pskRow {
 	return p
 }
 
-func (p *pskRow) record() *lifecycle.PSKRecord {
-	r := &lifecycle.PSKRecord{
+func (p *pskRow) record() *driver.PSKRecord {
+	r := &driver.PSKRecord{
 		KeyID: p.KeyID, Tenant: p.Tenant, Alias: p.Alias, Password: p.Password,
 		Status: lifecycle.PSKStatus(p.Status), CreatedAt: fromMicros(p.CreatedAt), ExpiresAt: fromMicros(p.ExpiresAt),
 	}
@@ -198,7 +199,7 @@ func (p *pskRow) record() *lifecycle.PSKRecord {
 	return r
 }
 
-func toDeviceRow(r *lifecycle.DeviceRecord) (*deviceRow, error) {
+func toDeviceRow(r *driver.DeviceRecord) (*deviceRow, error) {
 	ext := "{}"
 	if len(r.ExtData) > 0 {
 		b, err := json.Marshal(r.ExtData)
@@ -214,21 +215,21 @@ func toDeviceRow(r *lifecycle.DeviceRecord) (*deviceRow, error) {
 	}, nil
 }
 
-func (d *deviceRow) record() (*lifecycle.DeviceRecord, error) {
+func (d *deviceRow) record() (*driver.DeviceRecord, error) {
 	var ext map[string]string
 	if d.ExtData != "" && d.ExtData != "{}" {
 		if err := json.Unmarshal([]byte(d.ExtData), &ext); err != nil {
 			return nil, err
 		}
 	}
-	return &lifecycle.DeviceRecord{
+	return &driver.DeviceRecord{
 		Tenant: d.Tenant, ID: d.ID, Name: d.Name, SealedKey: d.KeyHash, Status: lifecycle.DeviceStatus(d.Status),
 		IPAddress: d.IPAddress, MACAddress: d.MACAddress, ExtData: ext,
 		CreatedAt: fromMicros(d.CreatedAt), UpdatedAt: fromMicros(d.UpdatedAt), ExpiresAt: fromMicros(d.ExpiresAt),
 	}, nil
 }
 
-func toCredentialRow(r *lifecycle.CredentialRecord) *credentialRow {
+func toCredentialRow(r *driver.CredentialRecord) *credentialRow {
 	var serial *string
 	if r.Serial != "" {
 		s := r.Serial
@@ -243,9 +244,9 @@ func toCredentialRow(r *lifecycle.CredentialRecord) *credentialRow {
 	}
 }
 
-func (c *credentialRow) record() *lifecycle.CredentialRecord {
-	r := &lifecycle.CredentialRecord{
-		KeyNumber: c.KeyNumber, Tenant: c.Tenant, Kind: lifecycle.CredentialKind(c.Kind), State: lifecycle.CredentialState(c.State),
+func (c *credentialRow) record() *driver.CredentialRecord {
+	r := &driver.CredentialRecord{
+		KeyNumber: c.KeyNumber, Tenant: c.Tenant, Kind: driver.CredentialKind(c.Kind), State: driver.CredentialState(c.State),
 		CA: c.CA, Subject: c.Subject, Alias: c.Alias, KeyType: c.KeyType, KeyLength: c.KeyLength,
 		Certificate: c.Certificate, Secret: c.Secret,
 		NotBefore: fromMicros(c.NotBefore), NotAfter: fromMicros(c.NotAfter), CreatedAt: fromMicros(c.CreatedAt),
@@ -257,15 +258,15 @@ func (c *credentialRow) record() *lifecycle.CredentialRecord {
 	return r
 }
 
-func toBindingRow(r *lifecycle.BindingRecord) *bindingRow {
+func toBindingRow(r *driver.BindingRecord) *bindingRow {
 	return &bindingRow{
 		Tenant: r.Tenant, DeviceID: r.DeviceID, KeyNumber: r.KeyNumber,
 		PathHash: pathHash(r.Path), Path: r.Path, CreatedAt: micros(r.CreatedAt),
 	}
 }
 
-func (b *bindingRow) record() *lifecycle.BindingRecord {
-	return &lifecycle.BindingRecord{
+func (b *bindingRow) record() *driver.BindingRecord {
+	return &driver.BindingRecord{
 		Tenant: b.Tenant, DeviceID: b.DeviceID, KeyNumber: b.KeyNumber, Path: b.Path, CreatedAt: fromMicros(b.CreatedAt),
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // Class tells the Store how to treat a database error.
@@ -108,7 +109,7 @@ func GormConfig(o *Options) *gorm.Config {
 	}
 }
 
-// Store is a lifecycle.Store on a GORM database. Make one with an opener:
+// Store is a driver.Store on a GORM database. Make one with an opener:
 // sqlitestore.Open, mysqlstore.Open or postgresstore.Open.
 type Store struct {
 	ops
@@ -125,7 +126,7 @@ type Store struct {
 	done       sync.WaitGroup
 }
 
-var _ lifecycle.Store = (*Store)(nil)
+var _ driver.Store = (*Store)(nil)
 
 // Open opens a GORM database with dialector (configured by GormConfig),
 // sizes its connection pool to Options.MaxConns (defaultConns when 0), and
@@ -262,7 +263,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, seq := range []lifecycle.Sequence{lifecycle.SeqKeyID, lifecycle.SeqKeyNumber, lifecycle.SeqCRLNumber} {
+	for _, seq := range []driver.Sequence{driver.SeqKeyID, driver.SeqKeyNumber, driver.SeqCRLNumber} {
 		if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&sequenceRow{Name: string(seq)}).Error; err != nil {
 			return err
 		}
@@ -279,8 +280,8 @@ func (s *Store) DB() *gorm.DB { return s.db }
 // Dialect returns the name of the database: "sqlite", "mysql" or "postgres".
 func (s *Store) Dialect() string { return s.dialect.Name }
 
-// Atomic implements lifecycle.Store.
-func (s *Store) Atomic(ctx context.Context, fn func(tx lifecycle.Tx) error) error {
+// Atomic implements driver.Store.
+func (s *Store) Atomic(ctx context.Context, fn func(tx driver.Tx) error) error {
 	if s.dialect.SerializeWrites {
 		s.writes.Lock()
 		defer s.writes.Unlock()
@@ -327,7 +328,7 @@ func sqlTxOf(tx *gorm.DB) (*sql.Tx, error) {
 	return nil, fmt.Errorf("gormstore: a transaction on %T, not database/sql", tx.Statement.ConnPool)
 }
 
-// Ping implements lifecycle.Store.
+// Ping implements driver.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
@@ -337,12 +338,12 @@ func (s *Store) Ping(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return s.wrap(err)
 		}
-		return fmt.Errorf("%w: %w", lifecycle.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", driver.ErrUnavailable, err)
 	}
 	return nil
 }
 
-// Close implements lifecycle.Store. It stops the checkpointer and waits
+// Close implements driver.Store. It stops the checkpointer and waits
 // for the statements being prepared in the background, so that, called
 // after the Store's last operation has returned, Close leaves no connection
 // open (a SQLite database's files can then be moved or removed).
@@ -362,7 +363,7 @@ func (s *Store) Close() error {
 // RaiseSequence makes the next number of seq at least atLeast+1, for an
 // operator who imports records numbered elsewhere. It never lowers a
 // sequence.
-func (s *Store) RaiseSequence(ctx context.Context, seq lifecycle.Sequence, atLeast int64) error {
+func (s *Store) RaiseSequence(ctx context.Context, seq driver.Sequence, atLeast int64) error {
 	return s.wrap(s.db.WithContext(ctx).Exec(
 		"UPDATE clm_sequences SET value = ? WHERE name = ? AND value < ?", atLeast, string(seq), atLeast).Error)
 }
@@ -376,22 +377,22 @@ func (s *Store) wrap(err error) error {
 	var le *lifecycle.Error
 	switch {
 	case errors.As(err, &le),
-		errors.Is(err, lifecycle.ErrNotFound), errors.Is(err, lifecycle.ErrExists),
-		errors.Is(err, lifecycle.ErrConflict), errors.Is(err, lifecycle.ErrUnavailable),
-		errors.Is(err, lifecycle.ErrLockTimeout):
+		errors.Is(err, driver.ErrNotFound), errors.Is(err, driver.ErrExists),
+		errors.Is(err, driver.ErrConflict), errors.Is(err, driver.ErrUnavailable),
+		errors.Is(err, driver.ErrLockTimeout):
 		return err
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("gormstore: %w", err)
 	case errors.Is(err, gorm.ErrRecordNotFound):
-		return fmt.Errorf("gormstore: %w", lifecycle.ErrNotFound)
+		return fmt.Errorf("gormstore: %w", driver.ErrNotFound)
 	case errors.Is(err, gorm.ErrDuplicatedKey):
-		return fmt.Errorf("gormstore: %w", lifecycle.ErrExists)
+		return fmt.Errorf("gormstore: %w", driver.ErrExists)
 	}
 	switch s.dialect.Classify(err) {
 	case ClassUnavailable:
-		return fmt.Errorf("gormstore: %w: %w", lifecycle.ErrUnavailable, err)
+		return fmt.Errorf("gormstore: %w: %w", driver.ErrUnavailable, err)
 	case ClassLockTimeout:
-		return fmt.Errorf("gormstore: %w: %w", lifecycle.ErrLockTimeout, err)
+		return fmt.Errorf("gormstore: %w: %w", driver.ErrLockTimeout, err)
 	}
 	return fmt.Errorf("gormstore: %w", err)
 }

@@ -1,4 +1,4 @@
-// Package memstore is a lifecycle.Store in memory: the reference for
+// Package memstore is a driver.Store in memory: the reference for
 // backend authors (each method of the contract in a few lines, with no
 // database in the way) and a fast test double for embedders.
 //
@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 type devKey struct{ tenant, id string }
@@ -42,35 +43,35 @@ type failKey struct {
 // database is the data every handle shares.
 type database struct {
 	mu       sync.Mutex
-	seq      map[lifecycle.Sequence]int64
-	psks     map[int64]*lifecycle.PSKRecord
-	devices  map[devKey]*lifecycle.DeviceRecord
+	seq      map[driver.Sequence]int64
+	psks     map[int64]*driver.PSKRecord
+	devices  map[devKey]*driver.DeviceRecord
 	names    map[devKey]string // (tenant, name) → device id
-	creds    map[int64]*lifecycle.CredentialRecord
+	creds    map[int64]*driver.CredentialRecord
 	serials  map[serialKey]int64
-	bindings []*lifecycle.BindingRecord // in insertion order
-	failures map[failKey]*lifecycle.AuthFailures
+	bindings []*driver.BindingRecord // in insertion order
+	failures map[failKey]*driver.AuthFailures
 }
 
 // Store is a handle on an in-memory database. It implements
-// lifecycle.Store.
+// driver.Store.
 type Store struct {
 	db     *database
 	closed atomic.Bool
 }
 
-var _ lifecycle.Store = (*Store)(nil)
+var _ driver.Store = (*Store)(nil)
 
 // New returns a Store on a new, empty database.
 func New() *Store {
 	return &Store{db: &database{
-		seq:      map[lifecycle.Sequence]int64{},
-		psks:     map[int64]*lifecycle.PSKRecord{},
-		devices:  map[devKey]*lifecycle.DeviceRecord{},
+		seq:      map[driver.Sequence]int64{},
+		psks:     map[int64]*driver.PSKRecord{},
+		devices:  map[devKey]*driver.DeviceRecord{},
 		names:    map[devKey]string{},
-		creds:    map[int64]*lifecycle.CredentialRecord{},
+		creds:    map[int64]*driver.CredentialRecord{},
 		serials:  map[serialKey]int64{},
-		failures: map[failKey]*lifecycle.AuthFailures{},
+		failures: map[failKey]*driver.AuthFailures{},
 	}}
 }
 
@@ -79,10 +80,10 @@ func New() *Store {
 func (s *Store) Handle() *Store { return &Store{db: s.db} }
 
 var (
-	errNotFound = fmt.Errorf("memstore: %w", lifecycle.ErrNotFound)
-	errExists   = fmt.Errorf("memstore: %w", lifecycle.ErrExists)
-	errConflict = fmt.Errorf("memstore: %w", lifecycle.ErrConflict)
-	errClosed   = fmt.Errorf("memstore: the store is closed: %w", lifecycle.ErrUnavailable)
+	errNotFound = fmt.Errorf("memstore: %w", driver.ErrNotFound)
+	errExists   = fmt.Errorf("memstore: %w", driver.ErrExists)
+	errConflict = fmt.Errorf("memstore: %w", driver.ErrConflict)
+	errClosed   = fmt.Errorf("memstore: the store is closed: %w", driver.ErrUnavailable)
 )
 
 // ready checks that the handle is open and ctx is not done.
@@ -96,8 +97,8 @@ func (s *Store) ready(ctx context.Context) error {
 	return nil
 }
 
-// Atomic implements lifecycle.Store.
-func (s *Store) Atomic(ctx context.Context, fn func(tx lifecycle.Tx) error) error {
+// Atomic implements driver.Store.
+func (s *Store) Atomic(ctx context.Context, fn func(tx driver.Tx) error) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
@@ -112,10 +113,10 @@ func (s *Store) Atomic(ctx context.Context, fn func(tx lifecycle.Tx) error) erro
 	return err
 }
 
-// Ping implements lifecycle.Store.
+// Ping implements driver.Store.
 func (s *Store) Ping(ctx context.Context) error { return s.ready(ctx) }
 
-// Close implements lifecycle.Store: this handle answers every call with an
+// Close implements driver.Store: this handle answers every call with an
 // error from now on; the data stays for the other handles.
 func (s *Store) Close() error {
 	s.closed.Store(true)
@@ -148,20 +149,20 @@ func exec(s *Store, ctx context.Context, f func(t *txn) error) error {
 
 // The Store's own calls: each in a transaction of its own.
 
-func (s *Store) NextNumber(ctx context.Context, seq lifecycle.Sequence) (int64, error) {
+func (s *Store) NextNumber(ctx context.Context, seq driver.Sequence) (int64, error) {
 	return do(s, ctx, func(t *txn) (int64, error) { return t.NextNumber(ctx, seq) })
 }
-func (s *Store) NextNumbers(ctx context.Context, seq lifecycle.Sequence, n int) (int64, error) {
+func (s *Store) NextNumbers(ctx context.Context, seq driver.Sequence, n int) (int64, error) {
 	return do(s, ctx, func(t *txn) (int64, error) { return t.NextNumbers(ctx, seq, n) })
 }
-func (s *Store) CreatePSK(ctx context.Context, r *lifecycle.PSKRecord) error {
+func (s *Store) CreatePSK(ctx context.Context, r *driver.PSKRecord) error {
 	return exec(s, ctx, func(t *txn) error { return t.CreatePSK(ctx, r) })
 }
-func (s *Store) GetPSK(ctx context.Context, keyID int64) (*lifecycle.PSKRecord, error) {
-	return do(s, ctx, func(t *txn) (*lifecycle.PSKRecord, error) { return t.GetPSK(ctx, keyID) })
+func (s *Store) GetPSK(ctx context.Context, keyID int64) (*driver.PSKRecord, error) {
+	return do(s, ctx, func(t *txn) (*driver.PSKRecord, error) { return t.GetPSK(ctx, keyID) })
 }
-func (s *Store) ListPSKs(ctx context.Context, q lifecycle.PSKQuery) ([]*lifecycle.PSKRecord, error) {
-	return do(s, ctx, func(t *txn) ([]*lifecycle.PSKRecord, error) { return t.ListPSKs(ctx, q) })
+func (s *Store) ListPSKs(ctx context.Context, q driver.PSKQuery) ([]*driver.PSKRecord, error) {
+	return do(s, ctx, func(t *txn) ([]*driver.PSKRecord, error) { return t.ListPSKs(ctx, q) })
 }
 func (s *Store) SetPSKStatus(ctx context.Context, keyID int64, st lifecycle.PSKStatus) error {
 	return exec(s, ctx, func(t *txn) error { return t.SetPSKStatus(ctx, keyID, st) })
@@ -169,63 +170,63 @@ func (s *Store) SetPSKStatus(ctx context.Context, keyID int64, st lifecycle.PSKS
 func (s *Store) DeletePSK(ctx context.Context, keyID int64) error {
 	return exec(s, ctx, func(t *txn) error { return t.DeletePSK(ctx, keyID) })
 }
-func (s *Store) CreateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error {
+func (s *Store) CreateDevice(ctx context.Context, r *driver.DeviceRecord) error {
 	return exec(s, ctx, func(t *txn) error { return t.CreateDevice(ctx, r) })
 }
-func (s *Store) GetDevice(ctx context.Context, tenant, id string) (*lifecycle.DeviceRecord, error) {
-	return do(s, ctx, func(t *txn) (*lifecycle.DeviceRecord, error) { return t.GetDevice(ctx, tenant, id) })
+func (s *Store) GetDevice(ctx context.Context, tenant, id string) (*driver.DeviceRecord, error) {
+	return do(s, ctx, func(t *txn) (*driver.DeviceRecord, error) { return t.GetDevice(ctx, tenant, id) })
 }
-func (s *Store) GetDeviceByName(ctx context.Context, tenant, name string) (*lifecycle.DeviceRecord, error) {
-	return do(s, ctx, func(t *txn) (*lifecycle.DeviceRecord, error) { return t.GetDeviceByName(ctx, tenant, name) })
+func (s *Store) GetDeviceByName(ctx context.Context, tenant, name string) (*driver.DeviceRecord, error) {
+	return do(s, ctx, func(t *txn) (*driver.DeviceRecord, error) { return t.GetDeviceByName(ctx, tenant, name) })
 }
-func (s *Store) ListDevices(ctx context.Context, q lifecycle.DeviceQuery) ([]*lifecycle.DeviceRecord, error) {
-	return do(s, ctx, func(t *txn) ([]*lifecycle.DeviceRecord, error) { return t.ListDevices(ctx, q) })
+func (s *Store) ListDevices(ctx context.Context, q driver.DeviceQuery) ([]*driver.DeviceRecord, error) {
+	return do(s, ctx, func(t *txn) ([]*driver.DeviceRecord, error) { return t.ListDevices(ctx, q) })
 }
-func (s *Store) UpdateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error {
+func (s *Store) UpdateDevice(ctx context.Context, r *driver.DeviceRecord) error {
 	return exec(s, ctx, func(t *txn) error { return t.UpdateDevice(ctx, r) })
 }
-func (s *Store) CreateCredential(ctx context.Context, r *lifecycle.CredentialRecord) error {
+func (s *Store) CreateCredential(ctx context.Context, r *driver.CredentialRecord) error {
 	return exec(s, ctx, func(t *txn) error { return t.CreateCredential(ctx, r) })
 }
-func (s *Store) GetCredential(ctx context.Context, kn int64) (*lifecycle.CredentialRecord, error) {
-	return do(s, ctx, func(t *txn) (*lifecycle.CredentialRecord, error) { return t.GetCredential(ctx, kn) })
+func (s *Store) GetCredential(ctx context.Context, kn int64) (*driver.CredentialRecord, error) {
+	return do(s, ctx, func(t *txn) (*driver.CredentialRecord, error) { return t.GetCredential(ctx, kn) })
 }
-func (s *Store) GetCredentialBySerial(ctx context.Context, ca, serial string) (*lifecycle.CredentialRecord, error) {
-	return do(s, ctx, func(t *txn) (*lifecycle.CredentialRecord, error) { return t.GetCredentialBySerial(ctx, ca, serial) })
+func (s *Store) GetCredentialBySerial(ctx context.Context, ca, serial string) (*driver.CredentialRecord, error) {
+	return do(s, ctx, func(t *txn) (*driver.CredentialRecord, error) { return t.GetCredentialBySerial(ctx, ca, serial) })
 }
-func (s *Store) ListCredentials(ctx context.Context, q lifecycle.CredentialQuery) ([]*lifecycle.CredentialRecord, error) {
-	return do(s, ctx, func(t *txn) ([]*lifecycle.CredentialRecord, error) { return t.ListCredentials(ctx, q) })
+func (s *Store) ListCredentials(ctx context.Context, q driver.CredentialQuery) ([]*driver.CredentialRecord, error) {
+	return do(s, ctx, func(t *txn) ([]*driver.CredentialRecord, error) { return t.ListCredentials(ctx, q) })
 }
-func (s *Store) CredentialStats(ctx context.Context, q lifecycle.CredentialQuery) (lifecycle.CredentialStats, error) {
-	return do(s, ctx, func(t *txn) (lifecycle.CredentialStats, error) { return t.CredentialStats(ctx, q) })
+func (s *Store) CredentialStats(ctx context.Context, q driver.CredentialQuery) (driver.CredentialStats, error) {
+	return do(s, ctx, func(t *txn) (driver.CredentialStats, error) { return t.CredentialStats(ctx, q) })
 }
-func (s *Store) TransitionCredential(ctx context.Context, tr lifecycle.Transition) error {
+func (s *Store) TransitionCredential(ctx context.Context, tr driver.Transition) error {
 	return exec(s, ctx, func(t *txn) error { return t.TransitionCredential(ctx, tr) })
 }
-func (s *Store) PutBinding(ctx context.Context, rs ...*lifecycle.BindingRecord) error {
+func (s *Store) PutBinding(ctx context.Context, rs ...*driver.BindingRecord) error {
 	return exec(s, ctx, func(t *txn) error { return t.PutBinding(ctx, rs...) })
 }
-func (s *Store) ListBindings(ctx context.Context, tenant, deviceID string, kn int64) ([]*lifecycle.BindingRecord, error) {
-	return do(s, ctx, func(t *txn) ([]*lifecycle.BindingRecord, error) { return t.ListBindings(ctx, tenant, deviceID, kn) })
+func (s *Store) ListBindings(ctx context.Context, tenant, deviceID string, kn int64) ([]*driver.BindingRecord, error) {
+	return do(s, ctx, func(t *txn) ([]*driver.BindingRecord, error) { return t.ListBindings(ctx, tenant, deviceID, kn) })
 }
-func (s *Store) BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*lifecycle.BindingRecord, error) {
-	return do(s, ctx, func(t *txn) ([]*lifecycle.BindingRecord, error) {
+func (s *Store) BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*driver.BindingRecord, error) {
+	return do(s, ctx, func(t *txn) ([]*driver.BindingRecord, error) {
 		return t.BindingsAt(ctx, tenant, deviceID, path, limit)
 	})
 }
-func (s *Store) CountAuthFailures(ctx context.Context, fs ...lifecycle.AuthFailure) ([]*lifecycle.AuthFailures, error) {
-	return do(s, ctx, func(t *txn) ([]*lifecycle.AuthFailures, error) { return t.CountAuthFailures(ctx, fs...) })
+func (s *Store) CountAuthFailures(ctx context.Context, fs ...driver.AuthFailure) ([]*driver.AuthFailures, error) {
+	return do(s, ctx, func(t *txn) ([]*driver.AuthFailures, error) { return t.CountAuthFailures(ctx, fs...) })
 }
-func (s *Store) GetAuthFailures(ctx context.Context, keyID int64, clients ...string) ([]*lifecycle.AuthFailures, error) {
-	return do(s, ctx, func(t *txn) ([]*lifecycle.AuthFailures, error) { return t.GetAuthFailures(ctx, keyID, clients...) })
+func (s *Store) GetAuthFailures(ctx context.Context, keyID int64, clients ...string) ([]*driver.AuthFailures, error) {
+	return do(s, ctx, func(t *txn) ([]*driver.AuthFailures, error) { return t.GetAuthFailures(ctx, keyID, clients...) })
 }
 func (s *Store) ClearAuthFailures(ctx context.Context, keyID int64, client string) error {
 	return exec(s, ctx, func(t *txn) error { return t.ClearAuthFailures(ctx, keyID, client) })
 }
-func (s *Store) ListSealed(ctx context.Context, kind lifecycle.SealedKind, after lifecycle.SealedValue, limit int) ([]lifecycle.SealedValue, error) {
-	return do(s, ctx, func(t *txn) ([]lifecycle.SealedValue, error) { return t.ListSealed(ctx, kind, after, limit) })
+func (s *Store) ListSealed(ctx context.Context, kind driver.SealedKind, after driver.SealedValue, limit int) ([]driver.SealedValue, error) {
+	return do(s, ctx, func(t *txn) ([]driver.SealedValue, error) { return t.ListSealed(ctx, kind, after, limit) })
 }
-func (s *Store) ReplaceSealed(ctx context.Context, v lifecycle.SealedValue, value []byte) error {
+func (s *Store) ReplaceSealed(ctx context.Context, v driver.SealedValue, value []byte) error {
 	return exec(s, ctx, func(t *txn) error { return t.ReplaceSealed(ctx, v, value) })
 }
 
@@ -237,7 +238,7 @@ type txn struct {
 	done bool
 }
 
-var _ lifecycle.Tx = (*txn)(nil)
+var _ driver.Tx = (*txn)(nil)
 
 func (t *txn) rollback() {
 	for i := len(t.undo) - 1; i >= 0; i-- {
@@ -284,14 +285,14 @@ func del[K comparable, V any](t *txn, m map[K]V, k K) {
 // the caller nor the store sees the other's later changes to a map or a
 // slice. Times are kept in UTC.
 
-func clonePSK(r *lifecycle.PSKRecord) *lifecycle.PSKRecord {
+func clonePSK(r *driver.PSKRecord) *driver.PSKRecord {
 	c := *r
 	c.Password = bytes.Clone(r.Password)
 	c.CreatedAt, c.ExpiresAt, c.FailuresUntil = c.CreatedAt.UTC(), c.ExpiresAt.UTC(), c.FailuresUntil.UTC()
 	return &c
 }
 
-func cloneDevice(r *lifecycle.DeviceRecord) *lifecycle.DeviceRecord {
+func cloneDevice(r *driver.DeviceRecord) *driver.DeviceRecord {
 	c := *r
 	c.SealedKey = bytes.Clone(r.SealedKey)
 	c.ExtData = maps.Clone(r.ExtData)
@@ -299,26 +300,26 @@ func cloneDevice(r *lifecycle.DeviceRecord) *lifecycle.DeviceRecord {
 	return &c
 }
 
-func cloneCredential(r *lifecycle.CredentialRecord) *lifecycle.CredentialRecord {
+func cloneCredential(r *driver.CredentialRecord) *driver.CredentialRecord {
 	c := *r
 	c.Certificate, c.Secret = bytes.Clone(r.Certificate), bytes.Clone(r.Secret)
 	c.NotBefore, c.NotAfter, c.CreatedAt, c.StateChangedAt = c.NotBefore.UTC(), c.NotAfter.UTC(), c.CreatedAt.UTC(), c.StateChangedAt.UTC()
 	return &c
 }
 
-func cloneBinding(r *lifecycle.BindingRecord) *lifecycle.BindingRecord {
+func cloneBinding(r *driver.BindingRecord) *driver.BindingRecord {
 	c := *r
 	c.CreatedAt = c.CreatedAt.UTC()
 	return &c
 }
 
-func (t *txn) NextNumber(ctx context.Context, seq lifecycle.Sequence) (int64, error) {
+func (t *txn) NextNumber(ctx context.Context, seq driver.Sequence) (int64, error) {
 	return t.NextNumbers(ctx, seq, 1)
 }
 
-// NextNumbers implements lifecycle.Tx. A number is never given back, not
+// NextNumbers implements driver.Tx. A number is never given back, not
 // even by a rollback (the contract allows the gap).
-func (t *txn) NextNumbers(ctx context.Context, seq lifecycle.Sequence, n int) (int64, error) {
+func (t *txn) NextNumbers(ctx context.Context, seq driver.Sequence, n int) (int64, error) {
 	if err := t.check(ctx); err != nil {
 		return 0, err
 	}
@@ -330,7 +331,7 @@ func (t *txn) NextNumbers(ctx context.Context, seq lifecycle.Sequence, n int) (i
 	return first, nil
 }
 
-func (t *txn) CreatePSK(ctx context.Context, r *lifecycle.PSKRecord) error {
+func (t *txn) CreatePSK(ctx context.Context, r *driver.PSKRecord) error {
 	if err := t.check(ctx); err != nil {
 		return err
 	}
@@ -341,7 +342,7 @@ func (t *txn) CreatePSK(ctx context.Context, r *lifecycle.PSKRecord) error {
 	return nil
 }
 
-func (t *txn) GetPSK(ctx context.Context, keyID int64) (*lifecycle.PSKRecord, error) {
+func (t *txn) GetPSK(ctx context.Context, keyID int64) (*driver.PSKRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
@@ -352,7 +353,7 @@ func (t *txn) GetPSK(ctx context.Context, keyID int64) (*lifecycle.PSKRecord, er
 	return clonePSK(r), nil
 }
 
-func (t *txn) ListPSKs(ctx context.Context, q lifecycle.PSKQuery) ([]*lifecycle.PSKRecord, error) {
+func (t *txn) ListPSKs(ctx context.Context, q driver.PSKQuery) ([]*driver.PSKRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
@@ -360,7 +361,7 @@ func (t *txn) ListPSKs(ctx context.Context, q lifecycle.PSKQuery) ([]*lifecycle.
 		return nil, errors.New("memstore: ListPSKs: limit must be positive")
 	}
 	ids := slices.Sorted(maps.Keys(t.db.psks))
-	out := []*lifecycle.PSKRecord{}
+	out := []*driver.PSKRecord{}
 	for _, id := range ids {
 		r := t.db.psks[id]
 		if id > q.After && (q.Tenant == "" || r.Tenant == q.Tenant) {
@@ -402,7 +403,7 @@ func (t *txn) DeletePSK(ctx context.Context, keyID int64) error {
 	return nil
 }
 
-func (t *txn) CreateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error {
+func (t *txn) CreateDevice(ctx context.Context, r *driver.DeviceRecord) error {
 	if err := t.check(ctx); err != nil {
 		return err
 	}
@@ -418,7 +419,7 @@ func (t *txn) CreateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error
 	return nil
 }
 
-func (t *txn) GetDevice(ctx context.Context, tenant, id string) (*lifecycle.DeviceRecord, error) {
+func (t *txn) GetDevice(ctx context.Context, tenant, id string) (*driver.DeviceRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
@@ -429,7 +430,7 @@ func (t *txn) GetDevice(ctx context.Context, tenant, id string) (*lifecycle.Devi
 	return cloneDevice(r), nil
 }
 
-func (t *txn) GetDeviceByName(ctx context.Context, tenant, name string) (*lifecycle.DeviceRecord, error) {
+func (t *txn) GetDeviceByName(ctx context.Context, tenant, name string) (*driver.DeviceRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
@@ -440,7 +441,7 @@ func (t *txn) GetDeviceByName(ctx context.Context, tenant, name string) (*lifecy
 	return cloneDevice(t.db.devices[devKey{tenant, id}]), nil
 }
 
-func (t *txn) ListDevices(ctx context.Context, q lifecycle.DeviceQuery) ([]*lifecycle.DeviceRecord, error) {
+func (t *txn) ListDevices(ctx context.Context, q driver.DeviceQuery) ([]*driver.DeviceRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
@@ -454,14 +455,14 @@ func (t *txn) ListDevices(ctx context.Context, q lifecycle.DeviceQuery) ([]*life
 		}
 	}
 	slices.Sort(ids)
-	out := make([]*lifecycle.DeviceRecord, 0, min(len(ids), q.Limit))
+	out := make([]*driver.DeviceRecord, 0, min(len(ids), q.Limit))
 	for _, id := range ids[:min(len(ids), q.Limit)] {
 		out = append(out, cloneDevice(t.db.devices[devKey{q.Tenant, id}]))
 	}
 	return out, nil
 }
 
-func (t *txn) UpdateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error {
+func (t *txn) UpdateDevice(ctx context.Context, r *driver.DeviceRecord) error {
 	if err := t.check(ctx); err != nil {
 		return err
 	}
@@ -476,7 +477,7 @@ func (t *txn) UpdateDevice(ctx context.Context, r *lifecycle.DeviceRecord) error
 	return nil
 }
 
-func (t *txn) CreateCredential(ctx context.Context, r *lifecycle.CredentialRecord) error {
+func (t *txn) CreateCredential(ctx context.Context, r *driver.CredentialRecord) error {
 	if err := t.check(ctx); err != nil {
 		return err
 	}
@@ -494,7 +495,7 @@ func (t *txn) CreateCredential(ctx context.Context, r *lifecycle.CredentialRecor
 	return nil
 }
 
-func (t *txn) GetCredential(ctx context.Context, kn int64) (*lifecycle.CredentialRecord, error) {
+func (t *txn) GetCredential(ctx context.Context, kn int64) (*driver.CredentialRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
@@ -505,7 +506,7 @@ func (t *txn) GetCredential(ctx context.Context, kn int64) (*lifecycle.Credentia
 	return cloneCredential(r), nil
 }
 
-func (t *txn) GetCredentialBySerial(ctx context.Context, ca, serial string) (*lifecycle.CredentialRecord, error) {
+func (t *txn) GetCredentialBySerial(ctx context.Context, ca, serial string) (*driver.CredentialRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
@@ -517,19 +518,19 @@ func (t *txn) GetCredentialBySerial(ctx context.Context, ca, serial string) (*li
 }
 
 // selects reports whether q's filters (not its cursor or limit) select r.
-func selects(q lifecycle.CredentialQuery, r *lifecycle.CredentialRecord) bool {
+func selects(q driver.CredentialQuery, r *driver.CredentialRecord) bool {
 	return (q.Tenant == "" || r.Tenant == q.Tenant) && (q.CA == "" || r.CA == q.CA) &&
 		(q.Kind == 0 || r.Kind == q.Kind) && (len(q.States) == 0 || slices.Contains(q.States, r.State))
 }
 
-func (t *txn) ListCredentials(ctx context.Context, q lifecycle.CredentialQuery) ([]*lifecycle.CredentialRecord, error) {
+func (t *txn) ListCredentials(ctx context.Context, q driver.CredentialQuery) ([]*driver.CredentialRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
 	if q.Limit <= 0 {
 		return nil, errors.New("memstore: ListCredentials: limit must be positive")
 	}
-	out := []*lifecycle.CredentialRecord{}
+	out := []*driver.CredentialRecord{}
 	for _, kn := range slices.Sorted(maps.Keys(t.db.creds)) {
 		if r := t.db.creds[kn]; kn > q.After && selects(q, r) {
 			if out = append(out, cloneCredential(r)); len(out) == q.Limit {
@@ -540,8 +541,8 @@ func (t *txn) ListCredentials(ctx context.Context, q lifecycle.CredentialQuery) 
 	return out, nil
 }
 
-func (t *txn) CredentialStats(ctx context.Context, q lifecycle.CredentialQuery) (lifecycle.CredentialStats, error) {
-	var st lifecycle.CredentialStats
+func (t *txn) CredentialStats(ctx context.Context, q driver.CredentialQuery) (driver.CredentialStats, error) {
+	var st driver.CredentialStats
 	if err := t.check(ctx); err != nil {
 		return st, err
 	}
@@ -556,7 +557,7 @@ func (t *txn) CredentialStats(ctx context.Context, q lifecycle.CredentialQuery) 
 	return st, nil
 }
 
-func (t *txn) TransitionCredential(ctx context.Context, tr lifecycle.Transition) error {
+func (t *txn) TransitionCredential(ctx context.Context, tr driver.Transition) error {
 	if err := t.check(ctx); err != nil {
 		return err
 	}
@@ -576,12 +577,12 @@ func (t *txn) TransitionCredential(ctx context.Context, tr lifecycle.Transition)
 	return nil
 }
 
-func (t *txn) PutBinding(ctx context.Context, rs ...*lifecycle.BindingRecord) error {
+func (t *txn) PutBinding(ctx context.Context, rs ...*driver.BindingRecord) error {
 	if err := t.check(ctx); err != nil {
 		return err
 	}
 	for _, r := range rs {
-		if slices.ContainsFunc(t.db.bindings, func(b *lifecycle.BindingRecord) bool {
+		if slices.ContainsFunc(t.db.bindings, func(b *driver.BindingRecord) bool {
 			return b.Tenant == r.Tenant && b.DeviceID == r.DeviceID && b.KeyNumber == r.KeyNumber && b.Path == r.Path
 		}) {
 			continue
@@ -593,11 +594,11 @@ func (t *txn) PutBinding(ctx context.Context, rs ...*lifecycle.BindingRecord) er
 	return nil
 }
 
-func (t *txn) ListBindings(ctx context.Context, tenant, deviceID string, kn int64) ([]*lifecycle.BindingRecord, error) {
+func (t *txn) ListBindings(ctx context.Context, tenant, deviceID string, kn int64) ([]*driver.BindingRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	out := []*lifecycle.BindingRecord{}
+	out := []*driver.BindingRecord{}
 	for _, b := range t.db.bindings {
 		if b.Tenant == tenant && b.DeviceID == deviceID && b.KeyNumber == kn {
 			out = append(out, cloneBinding(b))
@@ -606,14 +607,14 @@ func (t *txn) ListBindings(ctx context.Context, tenant, deviceID string, kn int6
 	return out, nil
 }
 
-func (t *txn) BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*lifecycle.BindingRecord, error) {
+func (t *txn) BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*driver.BindingRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {
 		return nil, errors.New("memstore: BindingsAt: limit must be positive")
 	}
-	out := []*lifecycle.BindingRecord{}
+	out := []*driver.BindingRecord{}
 	for i := len(t.db.bindings) - 1; i >= 0 && len(out) < limit; i-- {
 		if b := t.db.bindings[i]; b.Tenant == tenant && b.DeviceID == deviceID && b.Path == path {
 			out = append(out, cloneBinding(b))
@@ -622,18 +623,18 @@ func (t *txn) BindingsAt(ctx context.Context, tenant, deviceID, path string, lim
 	return out, nil
 }
 
-func (t *txn) CountAuthFailures(ctx context.Context, fs ...lifecycle.AuthFailure) ([]*lifecycle.AuthFailures, error) {
+func (t *txn) CountAuthFailures(ctx context.Context, fs ...driver.AuthFailure) ([]*driver.AuthFailures, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	out := make([]*lifecycle.AuthFailures, 0, len(fs))
+	out := make([]*driver.AuthFailures, 0, len(fs))
 	for _, f := range fs {
 		if f.Limit < 1 || f.Window <= 0 || len(f.Client) > 64 {
 			return nil, errors.New("memstore: CountAuthFailures: a limit below 1, a window not positive, or a client over 64 bytes")
 		}
 		k := failKey{f.KeyID, f.Client}
 		at := f.At.UTC()
-		c := &lifecycle.AuthFailures{KeyID: f.KeyID, Client: f.Client}
+		c := &driver.AuthFailures{KeyID: f.KeyID, Client: f.Client}
 		if old := t.db.failures[k]; old != nil {
 			*c = *old
 		}
@@ -657,11 +658,11 @@ func (t *txn) CountAuthFailures(ctx context.Context, fs ...lifecycle.AuthFailure
 	return out, nil
 }
 
-func (t *txn) GetAuthFailures(ctx context.Context, keyID int64, clients ...string) ([]*lifecycle.AuthFailures, error) {
+func (t *txn) GetAuthFailures(ctx context.Context, keyID int64, clients ...string) ([]*driver.AuthFailures, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	var out []*lifecycle.AuthFailures
+	var out []*driver.AuthFailures
 	cs := slices.Clone(clients)
 	slices.Sort(cs)
 	for _, c := range slices.Compact(cs) {
@@ -681,36 +682,36 @@ func (t *txn) ClearAuthFailures(ctx context.Context, keyID int64, client string)
 	return nil
 }
 
-func (t *txn) ListSealed(ctx context.Context, kind lifecycle.SealedKind, after lifecycle.SealedValue, limit int) ([]lifecycle.SealedValue, error) {
+func (t *txn) ListSealed(ctx context.Context, kind driver.SealedKind, after driver.SealedValue, limit int) ([]driver.SealedValue, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {
 		return nil, errors.New("memstore: ListSealed: bad limit")
 	}
-	var all []lifecycle.SealedValue
+	var all []driver.SealedValue
 	switch kind {
-	case lifecycle.SealedPSKPassword:
+	case driver.SealedPSKPassword:
 		for _, id := range slices.Sorted(maps.Keys(t.db.psks)) {
 			r := t.db.psks[id]
-			all = append(all, lifecycle.SealedValue{Kind: kind, ID: id, Tenant: r.Tenant, Value: r.Password})
+			all = append(all, driver.SealedValue{Kind: kind, ID: id, Tenant: r.Tenant, Value: r.Password})
 		}
-	case lifecycle.SealedCredentialSecret:
+	case driver.SealedCredentialSecret:
 		for _, kn := range slices.Sorted(maps.Keys(t.db.creds)) {
 			r := t.db.creds[kn]
-			all = append(all, lifecycle.SealedValue{Kind: kind, ID: kn, Tenant: r.Tenant, CredentialKind: r.Kind, Value: r.Secret})
+			all = append(all, driver.SealedValue{Kind: kind, ID: kn, Tenant: r.Tenant, CredentialKind: r.Kind, Value: r.Secret})
 		}
-	case lifecycle.SealedDeviceKey:
+	case driver.SealedDeviceKey:
 		keys := slices.SortedFunc(maps.Keys(t.db.devices), func(a, b devKey) int {
 			return cmp.Or(cmp.Compare(a.tenant, b.tenant), cmp.Compare(a.id, b.id))
 		})
 		for _, k := range keys {
-			all = append(all, lifecycle.SealedValue{Kind: kind, Tenant: k.tenant, DeviceID: k.id, Value: t.db.devices[k].SealedKey})
+			all = append(all, driver.SealedValue{Kind: kind, Tenant: k.tenant, DeviceID: k.id, Value: t.db.devices[k].SealedKey})
 		}
 	default:
 		return nil, fmt.Errorf("memstore: ListSealed: unknown kind %d", kind)
 	}
-	out := []lifecycle.SealedValue{}
+	out := []driver.SealedValue{}
 	for _, v := range all {
 		if len(v.Value) == 0 || !sealedAfter(v, after) {
 			continue
@@ -724,19 +725,19 @@ func (t *txn) ListSealed(ctx context.Context, kind lifecycle.SealedKind, after l
 }
 
 // sealedAfter reports whether v comes after the cursor after.
-func sealedAfter(v, after lifecycle.SealedValue) bool {
-	if v.Kind == lifecycle.SealedDeviceKey {
+func sealedAfter(v, after driver.SealedValue) bool {
+	if v.Kind == driver.SealedDeviceKey {
 		return v.Tenant > after.Tenant || v.Tenant == after.Tenant && v.DeviceID > after.DeviceID
 	}
 	return v.ID > after.ID
 }
 
-func (t *txn) ReplaceSealed(ctx context.Context, v lifecycle.SealedValue, value []byte) error {
+func (t *txn) ReplaceSealed(ctx context.Context, v driver.SealedValue, value []byte) error {
 	if err := t.check(ctx); err != nil {
 		return err
 	}
 	switch v.Kind {
-	case lifecycle.SealedPSKPassword:
+	case driver.SealedPSKPassword:
 		r, ok := t.db.psks[v.ID]
 		if !ok {
 			return errNotFound
@@ -747,7 +748,7 @@ func (t *txn) ReplaceSealed(ctx context.Context, v lifecycle.SealedValue, value 
 		c := clonePSK(r)
 		c.Password = bytes.Clone(value)
 		set(t, t.db.psks, v.ID, c)
-	case lifecycle.SealedCredentialSecret:
+	case driver.SealedCredentialSecret:
 		r, ok := t.db.creds[v.ID]
 		if !ok {
 			return errNotFound
@@ -758,7 +759,7 @@ func (t *txn) ReplaceSealed(ctx context.Context, v lifecycle.SealedValue, value 
 		c := cloneCredential(r)
 		c.Secret = bytes.Clone(value)
 		set(t, t.db.creds, v.ID, c)
-	case lifecycle.SealedDeviceKey:
+	case driver.SealedDeviceKey:
 		k := devKey{v.Tenant, v.DeviceID}
 		r, ok := t.db.devices[k]
 		if !ok {

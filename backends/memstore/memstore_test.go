@@ -5,15 +5,15 @@ import (
 	"testing"
 
 	"github.com/credlife/clm/backends/memstore"
-	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 	"github.com/credlife/clm/lifecycle/storetest"
 )
 
 // harness is a fresh in-memory database; each Open is another handle on it.
 type harness struct{ db *memstore.Store }
 
-func (h harness) Open(context.Context) (lifecycle.Store, error) { return h.db.Handle(), nil }
-func (harness) Close()                                          {}
+func (h harness) Open(context.Context) (driver.Store, error) { return h.db.Handle(), nil }
+func (harness) Close()                                       {}
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(ctx context.Context, t *testing.T) (storetest.Harness, error) {
@@ -23,7 +23,7 @@ func TestConformance(t *testing.T) {
 
 // BenchmarkEngine runs every engine operation on the in-memory store.
 func BenchmarkEngine(b *testing.B) {
-	storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (lifecycle.Store, error) {
+	storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (driver.Store, error) {
 		return memstore.New(), nil
 	})
 }

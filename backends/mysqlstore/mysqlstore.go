@@ -1,4 +1,4 @@
-// Package mysqlstore opens a lifecycle.Store on MariaDB or MySQL.
+// Package mysqlstore opens a driver.Store on MariaDB or MySQL.
 //
 // Tables are InnoDB, utf8mb4 with a binary NO PAD collation
 // (utf8mb4_nopad_bin on MariaDB, utf8mb4_0900_bin on MySQL 8), so that
@@ -10,14 +10,14 @@
 // Store.Atomic; a lock wait timeout answers CLM code 1403 and an unreachable
 // server 1601.
 //
-// Program against lifecycle.Store and lifecycle.Manager; this package only
+// Program against driver.Store and lifecycle.Manager; this package only
 // opens the database, and importing it links only the MySQL driver.
 package mysqlstore
 
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
+	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -29,14 +29,18 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/credlife/clm/backends/gormstore"
-	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
+
+// Options configure the Store: its logger, slow-query threshold, retries
+// and pool size (see gormstore.Options, which it is).
+type Options = gormstore.Options
 
 // Open opens the database named by dsn (the go-sql-driver/mysql format,
 // "user:password@tcp(host:3306)/dbname"), creating the schema if needed.
 // The database itself must exist. Timeouts the DSN leaves unset default to
 // 5s to connect and 30s to read or write; clientFoundRows is always on.
-func Open(ctx context.Context, dsn string, opts *gormstore.Options) (*gormstore.Store, error) {
+func Open(ctx context.Context, dsn string, opts *Options) (*gormstore.Store, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: bad DSN: %w", err)
@@ -86,7 +90,7 @@ func noPadCollation(ctx context.Context, cfg *mysql.Config) (string, error) {
 		case err == nil:
 			return name, nil
 		case !errors.Is(err, sql.ErrNoRows):
-			return "", fmt.Errorf("mysqlstore: %w: %w", lifecycle.ErrUnavailable, err)
+			return "", fmt.Errorf("mysqlstore: %w: %w", driver.ErrUnavailable, err)
 		}
 	}
 	return "", fmt.Errorf("mysqlstore: the server has none of the collations %v: identifiers could not compare byte for byte", noPadCollations)
@@ -124,7 +128,7 @@ func classify(err error) gormstore.Class {
 	}
 	var ne net.Error
 	switch {
-	case errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
+	case errors.Is(err, sqldriver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.As(err, &ne):
 		return gormstore.ClassUnavailable

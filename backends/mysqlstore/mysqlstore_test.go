@@ -10,12 +10,13 @@ import (
 	"github.com/credlife/clm/backends/mysqlstore"
 	"github.com/credlife/clm/internal/testdb"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 	"github.com/credlife/clm/lifecycle/storetest"
 )
 
 type harness struct{ dsn string }
 
-func (h harness) Open(ctx context.Context) (lifecycle.Store, error) {
+func (h harness) Open(ctx context.Context) (driver.Store, error) {
 	return mysqlstore.Open(ctx, h.dsn, nil)
 }
 
@@ -63,7 +64,7 @@ func TestLockTimeout(t *testing.T) {
 // BenchmarkEngine runs every engine operation on a fresh database of the
 // server of CLM_TEST_MYSQL_DSN (skipped when it is not set).
 func BenchmarkEngine(b *testing.B) {
-	storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (lifecycle.Store, error) {
+	storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (driver.Store, error) {
 		return mysqlstore.Open(ctx, testdb.MySQL(b), nil)
 	})
 }
@@ -88,7 +89,7 @@ func TestConvertsPaddingCollation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateDevice(ctx, &lifecycle.DeviceRecord{Tenant: "tenantB", ID: "d1", Name: "gw", SealedKey: []byte{1}, Status: lifecycle.DeviceActive}); err != nil {
+	if err := s.CreateDevice(ctx, &driver.DeviceRecord{Tenant: "tenantB", ID: "d1", Name: "gw", SealedKey: []byte{1}, Status: lifecycle.DeviceActive}); err != nil {
 		t.Fatal(err)
 	}
 	var tables []string
@@ -121,7 +122,7 @@ func TestConvertsPaddingCollation(t *testing.T) {
 	if len(padded) > 0 {
 		t.Fatalf("tables left in a padding collation after Open: %v", padded)
 	}
-	if _, err := s.GetDevice(ctx, "tenantB ", "d1"); !errors.Is(err, lifecycle.ErrNotFound) {
+	if _, err := s.GetDevice(ctx, "tenantB ", "d1"); !errors.Is(err, driver.ErrNotFound) {
 		t.Fatalf(`after the conversion tenant "tenantB " must not see tenantB's device: %v`, err)
 	}
 	if got, err := s.GetDevice(ctx, "tenantB", "d1"); err != nil || got.Name != "gw" {

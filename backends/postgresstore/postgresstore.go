@@ -1,10 +1,10 @@
-// Package postgresstore opens a lifecycle.Store on PostgreSQL.
+// Package postgresstore opens a driver.Store on PostgreSQL.
 //
 // Serialization failures and deadlocks are retried by Store.Atomic; a lock
 // not granted in time answers CLM code 1403 and an unreachable server 1601.
 // The schema goes in the DSN's search_path (the current schema).
 //
-// Program against lifecycle.Store and lifecycle.Manager; this package only
+// Program against driver.Store and lifecycle.Manager; this package only
 // opens the database, and importing it links only the pgx driver.
 package postgresstore
 
@@ -23,10 +23,14 @@ import (
 	"github.com/credlife/clm/backends/gormstore"
 )
 
+// Options configure the Store: its logger, slow-query threshold, retries
+// and pool size (see gormstore.Options, which it is).
+type Options = gormstore.Options
+
 // Open opens the database named by dsn (a postgres:// URL or key=value
 // pairs), creating the schema if needed. A DSN without connect_timeout gets
 // 5 seconds.
-func Open(ctx context.Context, dsn string, opts *gormstore.Options) (*gormstore.Store, error) {
+func Open(ctx context.Context, dsn string, opts *Options) (*gormstore.Store, error) {
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgresstore: bad DSN: %w", err)

@@ -7,13 +7,13 @@ import (
 	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/backends/postgresstore"
 	"github.com/credlife/clm/internal/testdb"
-	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 	"github.com/credlife/clm/lifecycle/storetest"
 )
 
 type harness struct{ dsn string }
 
-func (h harness) Open(ctx context.Context) (lifecycle.Store, error) {
+func (h harness) Open(ctx context.Context) (driver.Store, error) {
 	return postgresstore.Open(ctx, h.dsn, nil)
 }
 
@@ -60,7 +60,7 @@ func TestLockTimeout(t *testing.T) {
 // BenchmarkEngine runs every engine operation on a fresh schema of the
 // server of CLM_TEST_POSTGRES_DSN (skipped when it is not set).
 func BenchmarkEngine(b *testing.B) {
-	storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (lifecycle.Store, error) {
+	storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (driver.Store, error) {
 		return postgresstore.Open(ctx, testdb.Postgres(b), nil)
 	})
 }

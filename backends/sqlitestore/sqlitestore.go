@@ -1,11 +1,11 @@
-// Package sqlitestore opens a lifecycle.Store on an SQLite file, the
+// Package sqlitestore opens a driver.Store on an SQLite file, the
 // embedded default: no server to run, one file to back up.
 //
 // The database runs in WAL mode with a busy timeout, and every transaction
 // begins IMMEDIATE, so concurrent writers (goroutines or processes) queue
 // for the write lock instead of failing with "database is locked".
 //
-// Program against lifecycle.Store and lifecycle.Manager; this package only
+// Program against driver.Store and lifecycle.Manager; this package only
 // opens the database. It links the SQLite driver, a C library built by cgo;
 // importing it does not link the MySQL or PostgreSQL drivers. A program
 // built with CGO_ENABLED=0 still compiles, and Open answers ErrNoCgo,
@@ -36,13 +36,17 @@ const BusyTimeoutMillis = 10000
 // they are not the process's heap.
 const MmapSize = 1 << 30
 
+// Options configure the Store: its logger, slow-query threshold, retries
+// and pool size (see gormstore.Options, which it is).
+type Options = gormstore.Options
+
 // ErrNoCgo is Open's error in a program built without cgo.
 var ErrNoCgo = errors.New("sqlitestore: this program was built with CGO_ENABLED=0, and SQLite here is a C library (github.com/mattn/go-sqlite3) that needs cgo: " +
 	"build with CGO_ENABLED=1 and a C compiler (gcc), or use another store: backends/mysqlstore or backends/postgresstore (pure Go), or backends/memstore in tests")
 
 // Open opens the SQLite database at path, creating the file and the schema
 // if needed.
-func Open(ctx context.Context, path string, opts *gormstore.Options) (*gormstore.Store, error) {
+func Open(ctx context.Context, path string, opts *Options) (*gormstore.Store, error) {
 	if !cgoEnabled {
 		return nil, ErrNoCgo
 	}

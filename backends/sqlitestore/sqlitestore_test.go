@@ -22,12 +22,13 @@ import (
 	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 	"github.com/credlife/clm/lifecycle/storetest"
 )
 
 type harness struct{ path string }
 
-func (h harness) Open(ctx context.Context) (lifecycle.Store, error) {
+func (h harness) Open(ctx context.Context) (driver.Store, error) {
 	return sqlitestore.Open(ctx, h.path, nil)
 }
 
@@ -51,12 +52,12 @@ func TestLogsCarryNoValues(t *testing.T) {
 	}
 	defer s.Close()
 	const secret = "SECRET-VALUE-4711"
-	r := &lifecycle.PSKRecord{KeyID: 1, Tenant: "tenant-" + secret, Alias: secret, Password: []byte(secret), Status: lifecycle.PSKActive}
+	r := &driver.PSKRecord{KeyID: 1, Tenant: "tenant-" + secret, Alias: secret, Password: []byte(secret), Status: lifecycle.PSKActive}
 	if err := s.CreatePSK(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	_ = s.CreatePSK(ctx, r) // an error path too
-	if _, err := s.ListPSKs(ctx, lifecycle.PSKQuery{Tenant: "tenant-" + secret, Limit: 1}); err != nil {
+	if _, err := s.ListPSKs(ctx, driver.PSKQuery{Tenant: "tenant-" + secret, Limit: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetPSK(ctx, 1); err != nil { // a prepared statement, not GORM's
@@ -93,9 +94,9 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	before := fileSize(t, path)
 	secret := make([]byte, 8192) // a few pages per row
 	for i := range 200 {
-		err := s.Atomic(ctx, func(tx lifecycle.Tx) error {
-			return tx.CreateCredential(ctx, &lifecycle.CredentialRecord{KeyNumber: int64(i + 1), Tenant: "t",
-				Kind: lifecycle.KindSymmetricKey, State: lifecycle.StateValid, Secret: secret})
+		err := s.Atomic(ctx, func(tx driver.Tx) error {
+			return tx.CreateCredential(ctx, &driver.CredentialRecord{KeyNumber: int64(i + 1), Tenant: "t",
+				Kind: driver.KindSymmetricKey, State: driver.StateValid, Secret: secret})
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -169,9 +170,9 @@ func TestWALStartsOver(t *testing.T) {
 					writers.Go(func() {
 						for range perWriter {
 							kn := next.Add(1)
-							err := s.Atomic(ctx, func(tx lifecycle.Tx) error {
-								return tx.CreateCredential(ctx, &lifecycle.CredentialRecord{KeyNumber: kn, Tenant: "t",
-									Kind: lifecycle.KindSymmetricKey, State: lifecycle.StateValid, Secret: secret})
+							err := s.Atomic(ctx, func(tx driver.Tx) error {
+								return tx.CreateCredential(ctx, &driver.CredentialRecord{KeyNumber: kn, Tenant: "t",
+									Kind: driver.KindSymmetricKey, State: driver.StateValid, Secret: secret})
 							})
 							if err != nil {
 								errs <- err
@@ -187,7 +188,7 @@ func TestWALStartsOver(t *testing.T) {
 							return
 						default:
 						}
-						if _, err := s.GetCredential(ctx, max(1, next.Load()-1)); err != nil && !errors.Is(err, lifecycle.ErrNotFound) {
+						if _, err := s.GetCredential(ctx, max(1, next.Load()-1)); err != nil && !errors.Is(err, driver.ErrNotFound) {
 							errs <- err
 							return
 						}
@@ -353,11 +354,11 @@ func TestCloseLeavesOnlyTheDatabase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = s.Atomic(ctx, func(tx lifecycle.Tx) error {
+		err = s.Atomic(ctx, func(tx driver.Tx) error {
 			_, err := tx.GetPSK(ctx, 1)
 			return err
 		})
-		if !errors.Is(err, lifecycle.ErrNotFound) {
+		if !errors.Is(err, driver.ErrNotFound) {
 			t.Fatalf("GetPSK of a missing key: %v, want ErrNotFound", err)
 		}
 		if err := s.Close(); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 func main() {
@@ -67,11 +68,11 @@ func main() {
 func seed(ctx context.Context, st *gormstore.Store, n int) (time.Duration, error) {
 	start := time.Now()
 	db := st.DB().WithContext(ctx)
-	keyIDs, err := st.NextNumbers(ctx, lifecycle.SeqKeyID, n)
+	keyIDs, err := st.NextNumbers(ctx, driver.SeqKeyID, n)
 	if err != nil {
 		return 0, err
 	}
-	keyNumbers, err := st.NextNumbers(ctx, lifecycle.SeqKeyNumber, n)
+	keyNumbers, err := st.NextNumbers(ctx, driver.SeqKeyNumber, n)
 	if err != nil {
 		return 0, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/credlife/clm/httpadapter/client"
 	"github.com/credlife/clm/internal/testdb"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 const raceMasterKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -76,7 +77,7 @@ func startProcess(t *testing.T, bin, store string) string {
 // ack is a success a client saw, with the state it was told.
 type ack struct {
 	keyNumber int64
-	state     lifecycle.CredentialState
+	state     driver.CredentialState
 	what      string
 }
 
@@ -144,7 +145,7 @@ func raceAndAudit(t *testing.T, dbName string, servers []*client.Client, open fu
 				return
 			}
 			served.Add(1)
-			record(ack{first.KeyNumber, lifecycle.StateValid, "created"})
+			record(ack{first.KeyNumber, driver.StateValid, "created"})
 			dev := lifecycle.DeviceRequest{ID: first.Device.Device.ID, Name: fmt.Sprint("dev", w), Key: first.Device.Key}
 			for i := 0; time.Now().Before(deadline); i++ {
 				path := fmt.Sprintf("/w%d/%d", w, i)
@@ -156,7 +157,7 @@ func raceAndAudit(t *testing.T, dbName string, servers []*client.Client, open fu
 						fail("IssueCertificate: %v", err)
 						continue
 					}
-					record(ack{c.Certificate.KeyNumber, lifecycle.StateValid, "issued"})
+					record(ack{c.Certificate.KeyNumber, driver.StateValid, "issued"})
 					ref := lifecycle.CertificateRef{KeyNumber: c.Certificate.KeyNumber}
 					var renewed *lifecycle.CertificateResult
 					var errRenew, errRevoke error
@@ -176,11 +177,11 @@ func raceAndAudit(t *testing.T, dbName string, servers []*client.Client, open fu
 					switch {
 					case errRenew == nil && errors.Is(errRevoke, lifecycle.CodeCertRevoked):
 						oneWinner.Add(1)
-						record(ack{c.Certificate.KeyNumber, lifecycle.StateSuperseded, "renewed away"})
-						record(ack{renewed.Certificate.KeyNumber, lifecycle.StateValid, "renewal"})
+						record(ack{c.Certificate.KeyNumber, driver.StateSuperseded, "renewed away"})
+						record(ack{renewed.Certificate.KeyNumber, driver.StateValid, "renewal"})
 					case errRevoke == nil && errors.Is(errRenew, lifecycle.CodeCertRevoked):
 						oneWinner.Add(1)
-						record(ack{c.Certificate.KeyNumber, lifecycle.StateRevoked, "revoked"})
+						record(ack{c.Certificate.KeyNumber, driver.StateRevoked, "revoked"})
 					default:
 						fail("renew/revoke race: renew %v, revoke %v", errRenew, errRevoke)
 					}
@@ -191,7 +192,7 @@ func raceAndAudit(t *testing.T, dbName string, servers []*client.Client, open fu
 						fail("CreateKey: %v", err)
 						continue
 					}
-					record(ack{k.KeyNumber, lifecycle.StateValid, "created"})
+					record(ack{k.KeyNumber, driver.StateValid, "created"})
 					var rotated *lifecycle.KeyResult
 					var errRot, errDel error
 					var rw sync.WaitGroup
@@ -210,11 +211,11 @@ func raceAndAudit(t *testing.T, dbName string, servers []*client.Client, open fu
 					switch {
 					case errRot == nil && errors.Is(errDel, lifecycle.CodeKeyUpdated):
 						oneWinner.Add(1)
-						record(ack{k.KeyNumber, lifecycle.StateSuperseded, "rotated away"})
-						record(ack{rotated.KeyNumber, lifecycle.StateValid, "rotation"})
+						record(ack{k.KeyNumber, driver.StateSuperseded, "rotated away"})
+						record(ack{rotated.KeyNumber, driver.StateValid, "rotation"})
 					case errDel == nil && errors.Is(errRot, lifecycle.CodeKeyNotFound):
 						oneWinner.Add(1)
-						record(ack{k.KeyNumber, lifecycle.StateDeleted, "deleted"})
+						record(ack{k.KeyNumber, driver.StateDeleted, "deleted"})
 					default:
 						fail("rotate/delete race: rotate %v, delete %v", errRot, errDel)
 					}
@@ -285,18 +286,18 @@ func raceAndAudit(t *testing.T, dbName string, servers []*client.Client, open fu
 		}
 		// A credential acknowledged valid may have been changed since by a
 		// later acknowledged transition; those are checked on their own.
-		if a.state != lifecycle.StateValid && r.State != a.state {
+		if a.state != driver.StateValid && r.State != a.state {
 			t.Errorf("acknowledged %s keynumber %d is %v in the store", a.what, a.keyNumber, r.State)
 			lost++
 		}
-		if r.State == lifecycle.StateSuperseded && r.ReplacedBy == 0 {
+		if r.State == driver.StateSuperseded && r.ReplacedBy == 0 {
 			t.Errorf("superseded keynumber %d names no successor", a.keyNumber)
 		}
 	}
 	// No valid successor of a revoked certificate: a renewal after a
 	// revocation would have one.
 	var lineage int64
-	db.Raw("SELECT COUNT(*) FROM clm_credentials o JOIN clm_credentials n ON n.key_number = o.replaced_by WHERE o.state = ?", int(lifecycle.StateRevoked)).Scan(&lineage)
+	db.Raw("SELECT COUNT(*) FROM clm_credentials o JOIN clm_credentials n ON n.key_number = o.replaced_by WHERE o.state = ?", int(driver.StateRevoked)).Scan(&lineage)
 	t.Logf("FIGURE races (%s): %d requests served by 2 processes, %d races run (%d with exactly one winner), duplicates %d, lost acknowledgements %d, successors of revoked certificates %d",
 		dbName, served.Load(), races.Load(), oneWinner.Load(), dup, lost, lineage)
 	if dup != 0 || lost != 0 || lineage != 0 || oneWinner.Load() != races.Load() || races.Load() == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/credlife/clm/httpadapter"
 	"github.com/credlife/clm/httpadapter/client"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // lossyTransport delivers every request but loses the answer of the first
@@ -64,7 +65,7 @@ func TestRetryAfterLostAnswer(t *testing.T) {
 	}
 	dev := lifecycle.DeviceRequest{ID: first.Device.Device.ID, Name: "d", Key: first.Device.Key}
 	count := func() int {
-		all, _ := st.ListCredentials(ctx, lifecycle.CredentialQuery{Tenant: "t", Limit: 1000})
+		all, _ := st.ListCredentials(ctx, driver.CredentialQuery{Tenant: "t", Limit: 1000})
 		return len(all)
 	}
 

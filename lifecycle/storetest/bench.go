@@ -8,11 +8,12 @@ import (
 
 	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // Open returns a Store on a fresh, empty database for a benchmark; the
 // benchmark closes it.
-type Open func(ctx context.Context, b *testing.B) (lifecycle.Store, error)
+type Open func(ctx context.Context, b *testing.B) (driver.Store, error)
 
 // Benchmark measures every engine operation on a Store, one sub-benchmark
 // each (with allocations): PSK issue and authenticate; symmetric-key
@@ -22,7 +23,7 @@ type Open func(ctx context.Context, b *testing.B) (lifecycle.Store, error)
 // A backend runs it from its own tests:
 //
 //	func BenchmarkEngine(b *testing.B) {
-//		storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (lifecycle.Store, error) {
+//		storetest.Benchmark(b, func(ctx context.Context, b *testing.B) (driver.Store, error) {
 //			return mybackend.Open(ctx, freshDatabase(b))
 //		})
 //	}
@@ -49,7 +50,7 @@ type benchEnv struct {
 	dev   lifecycle.DeviceRequest
 }
 
-func newBenchEnv(ctx context.Context, b *testing.B, s lifecycle.Store) *benchEnv {
+func newBenchEnv(ctx context.Context, b *testing.B, s driver.Store) *benchEnv {
 	keys, err := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: bytes.Repeat([]byte{1}, 32)})
 	if err != nil {
 		b.Fatal(err)

@@ -17,13 +17,14 @@ import (
 
 	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // certEnv is an engine with a local CA, a PSK and a device holding one
 // client certificate.
 type certEnv struct {
 	*env
-	s     lifecycle.Store
+	s     driver.Store
 	c     *clock
 	ca    *ca.CA
 	m     *lifecycle.Engine
@@ -389,7 +390,7 @@ func testEngineCertChecks(e *env) {
 	}
 	k.c.now = now
 	raw, _ := k.s.GetCredential(e.ctx, kn)
-	if raw.State != lifecycle.StateValid {
+	if raw.State != driver.StateValid {
 		e.t.Fatal("refused requests must not change the certificate")
 	}
 	if err := get(func(*lifecycle.GetCertificateRequest) {}); err != nil {
@@ -406,7 +407,7 @@ func testEngineCertSealed(e *env) {
 	if bytes.Contains(raw.Secret, der) || len(raw.Secret) == 0 {
 		e.t.Fatal("a private key must be sealed at rest")
 	}
-	if raw.Serial != k.cert.Certificate.Serial || raw.CA != "ca1" || raw.Kind != lifecycle.KindCertificate {
+	if raw.Serial != k.cert.Certificate.Serial || raw.CA != "ca1" || raw.Kind != driver.KindCertificate {
 		e.t.Fatal("the record names its CA, serial and kind")
 	}
 }
@@ -456,7 +457,7 @@ func testEngineConcurrentCertTransitions(e *env) {
 		}
 	}
 	// No serial or keynumber was issued twice.
-	all, err := k.s.ListCredentials(e.ctx, lifecycle.CredentialQuery{Limit: 1000})
+	all, err := k.s.ListCredentials(e.ctx, driver.CredentialQuery{Limit: 1000})
 	e.must(err, "ListCredentials")
 	serials := map[string]bool{}
 	for _, c := range all {

@@ -7,12 +7,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // distinct draws n numbers from seq over the given stores, from workers
 // goroutines, and fails if any number is handed out twice.
-func (e *env) distinct(stores []lifecycle.Store, seq lifecycle.Sequence, workers, each int) {
+func (e *env) distinct(stores []driver.Store, seq driver.Sequence, workers, each int) {
 	e.t.Helper()
 	var (
 		mu   sync.Mutex
@@ -53,16 +53,16 @@ func (e *env) distinct(stores []lifecycle.Store, seq lifecycle.Sequence, workers
 
 func testSequenceGoroutines(e *env) {
 	s := e.store()
-	e.distinct([]lifecycle.Store{s}, lifecycle.SeqKeyNumber, 8, 40)
+	e.distinct([]driver.Store{s}, driver.SeqKeyNumber, 8, 40)
 }
 
 func testSequenceTwoHandles(e *env) {
 	a, b := e.store(), e.store()
-	e.distinct([]lifecycle.Store{a, b}, lifecycle.SeqKeyID, 8, 40)
+	e.distinct([]driver.Store{a, b}, driver.SeqKeyID, 8, 40)
 	// inside transactions too, with one rolled back
 	var first int64
-	err := a.Atomic(e.ctx, func(tx lifecycle.Tx) error {
-		n, err := tx.NextNumber(e.ctx, lifecycle.SeqKeyID)
+	err := a.Atomic(e.ctx, func(tx driver.Tx) error {
+		n, err := tx.NextNumber(e.ctx, driver.SeqKeyID)
 		first = n
 		if err != nil {
 			return err
@@ -72,7 +72,7 @@ func testSequenceTwoHandles(e *env) {
 	if err == nil || first == 0 {
 		e.t.Fatalf("Atomic must return fn's error: %v", err)
 	}
-	n, err := b.NextNumber(e.ctx, lifecycle.SeqKeyID)
+	n, err := b.NextNumber(e.ctx, driver.SeqKeyID)
 	e.must(err, "NextNumber")
 	if n <= 320 {
 		e.t.Fatalf("after 320 numbers the next must be above 320, got %d", n)
@@ -96,22 +96,22 @@ func testCredentialConcurrentTransitions(e *env) {
 		if i%2 == 1 {
 			s = b
 		}
-		to := lifecycle.StateRevoked
+		to := driver.StateRevoked
 		if i%3 == 0 {
-			to = lifecycle.StateSuperseded
+			to = driver.StateSuperseded
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			err := s.TransitionCredential(e.ctx, lifecycle.Transition{KeyNumber: 1, From: lifecycle.StateValid, To: to, At: t0, Reason: i})
+			err := s.TransitionCredential(e.ctx, driver.Transition{KeyNumber: 1, From: driver.StateValid, To: to, At: t0, Reason: i})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err == nil:
 				wins++
 				winner = i
-			case !errors.Is(err, lifecycle.ErrConflict):
+			case !errors.Is(err, driver.ErrConflict):
 				failures = append(failures, err)
 			}
 		}()
@@ -133,7 +133,7 @@ func testCredentialConcurrentTransitions(e *env) {
 func testAtomic(e *env) {
 	s := e.store()
 	boom := errors.New("boom")
-	err := s.Atomic(e.ctx, func(tx lifecycle.Tx) error {
+	err := s.Atomic(e.ctx, func(tx driver.Tx) error {
 		if err := tx.CreatePSK(e.ctx, psk(1, "t")); err != nil {
 			return err
 		}
@@ -148,13 +148,13 @@ func testAtomic(e *env) {
 	if !errors.Is(err, boom) {
 		e.t.Fatalf("Atomic must return fn's error: got %v", err)
 	}
-	if _, err := s.GetPSK(e.ctx, 1); !errors.Is(err, lifecycle.ErrNotFound) {
+	if _, err := s.GetPSK(e.ctx, 1); !errors.Is(err, driver.ErrNotFound) {
 		e.t.Fatal("a rolled-back transaction must leave no record (PSK)")
 	}
-	if _, err := s.GetDevice(e.ctx, "t", "d"); !errors.Is(err, lifecycle.ErrNotFound) {
+	if _, err := s.GetDevice(e.ctx, "t", "d"); !errors.Is(err, driver.ErrNotFound) {
 		e.t.Fatal("a rolled-back transaction must leave no record (device)")
 	}
-	e.must(s.Atomic(e.ctx, func(tx lifecycle.Tx) error {
+	e.must(s.Atomic(e.ctx, func(tx driver.Tx) error {
 		if err := tx.CreatePSK(e.ctx, psk(1, "t")); err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func testAtomicConcurrent(e *env) {
 		go func() {
 			defer wg.Done()
 			for range each {
-				errs <- s.Atomic(e.ctx, func(tx lifecycle.Tx) error {
+				errs <- s.Atomic(e.ctx, func(tx driver.Tx) error {
 					// Take the row lock first, as the engine does with a
 					// compare-and-swap, then read and write.
 					if _, err := tx.NextNumber(e.ctx, "lock-d"); err != nil {
@@ -222,22 +222,22 @@ func testContextCancelled(e *env) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	cancel()
 	calls := map[string]func() error{
-		"NextNumber": func() error { _, err := s.NextNumber(ctx, lifecycle.SeqKeyID); return err },
+		"NextNumber": func() error { _, err := s.NextNumber(ctx, driver.SeqKeyID); return err },
 		"CreatePSK":  func() error { return s.CreatePSK(ctx, psk(2, "t")) },
 		"GetPSK":     func() error { _, err := s.GetPSK(ctx, 1); return err },
-		"ListPSKs":   func() error { _, err := s.ListPSKs(ctx, lifecycle.PSKQuery{Limit: 1}); return err },
+		"ListPSKs":   func() error { _, err := s.ListPSKs(ctx, driver.PSKQuery{Limit: 1}); return err },
 		"GetDevice":  func() error { _, err := s.GetDevice(ctx, "t", "d"); return err },
 		"Transition": func() error {
-			return s.TransitionCredential(ctx, lifecycle.Transition{KeyNumber: 1, From: 1, To: 2})
+			return s.TransitionCredential(ctx, driver.Transition{KeyNumber: 1, From: 1, To: 2})
 		},
-		"Atomic": func() error { return s.Atomic(ctx, func(lifecycle.Tx) error { return nil }) },
+		"Atomic": func() error { return s.Atomic(ctx, func(driver.Tx) error { return nil }) },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
 			e.t.Errorf("%s with a cancelled context must fail wrapping context.Canceled, got %v", name, err)
 		}
 	}
-	if _, err := s.GetPSK(e.ctx, 2); !errors.Is(err, lifecycle.ErrNotFound) {
+	if _, err := s.GetPSK(e.ctx, 2); !errors.Is(err, driver.ErrNotFound) {
 		e.t.Error("a call with a cancelled context must write nothing")
 	}
 	dctx, dcancel := context.WithDeadline(e.ctx, time.Now().Add(-time.Second))
@@ -258,15 +258,15 @@ func testSealed(e *env) {
 		e.must(s.CreateCredential(e.ctx, c), "CreateCredential")
 	}
 	var ids []int64
-	var after lifecycle.SealedValue
+	var after driver.SealedValue
 	for {
-		vs, err := s.ListSealed(e.ctx, lifecycle.SealedPSKPassword, after, 2)
+		vs, err := s.ListSealed(e.ctx, driver.SealedPSKPassword, after, 2)
 		e.must(err, "ListSealed")
 		if len(vs) == 0 {
 			break
 		}
 		for _, v := range vs {
-			if v.Kind != lifecycle.SealedPSKPassword || string(v.Value) != fmt.Sprint("sealed-", v.ID) || v.Tenant != "t" {
+			if v.Kind != driver.SealedPSKPassword || string(v.Value) != fmt.Sprint("sealed-", v.ID) || v.Tenant != "t" {
 				e.t.Fatalf("ListSealed must return each record's sealed value and tenant: %+v", v)
 			}
 			ids = append(ids, v.ID)
@@ -276,9 +276,9 @@ func testSealed(e *env) {
 	if fmt.Sprint(ids) != "[1 2 3 4 5]" {
 		e.t.Fatalf("ListSealed must page in ascending id order: %v", ids)
 	}
-	vs, err := s.ListSealed(e.ctx, lifecycle.SealedCredentialSecret, lifecycle.SealedValue{ID: 20}, 10)
+	vs, err := s.ListSealed(e.ctx, driver.SealedCredentialSecret, driver.SealedValue{ID: 20}, 10)
 	e.must(err, "ListSealed of credentials")
-	if len(vs) != 3 || vs[0].ID != 30 || string(vs[0].Value) != "secret-3" || vs[0].Tenant != "t" || vs[0].CredentialKind != lifecycle.KindSymmetricKey {
+	if len(vs) != 3 || vs[0].ID != 30 || string(vs[0].Value) != "secret-3" || vs[0].Tenant != "t" || vs[0].CredentialKind != driver.KindSymmetricKey {
 		e.t.Fatalf("ListSealed(credentials, after 20) must list 30, 40, 50 with their tenant and kind: %+v", vs)
 	}
 	v := vs[0]
@@ -287,28 +287,28 @@ func testSealed(e *env) {
 	if string(got.Secret) != "resealed" {
 		e.t.Fatal("ReplaceSealed must store the new value")
 	}
-	e.wantErr(s.ReplaceSealed(e.ctx, v, []byte("again")), lifecycle.ErrConflict, "ReplaceSealed of a value changed since it was read")
+	e.wantErr(s.ReplaceSealed(e.ctx, v, []byte("again")), driver.ErrConflict, "ReplaceSealed of a value changed since it was read")
 	got, _ = s.GetCredential(e.ctx, 30)
 	if string(got.Secret) != "resealed" {
 		e.t.Fatal("a failed ReplaceSealed must change nothing")
 	}
-	e.wantErr(s.ReplaceSealed(e.ctx, lifecycle.SealedValue{Kind: lifecycle.SealedPSKPassword, ID: 99, Value: []byte("x")}, []byte("y")),
-		lifecycle.ErrNotFound, "ReplaceSealed of a missing record")
+	e.wantErr(s.ReplaceSealed(e.ctx, driver.SealedValue{Kind: driver.SealedPSKPassword, ID: 99, Value: []byte("x")}, []byte("y")),
+		driver.ErrNotFound, "ReplaceSealed of a missing record")
 
 	// Device keys page in (tenant, device id) order.
-	for _, d := range []*lifecycle.DeviceRecord{device("t2", "a", "n1"), device("t1", "b", "n2"), device("t1", "a", "n3"), device("t1 ", "a", "n4")} {
+	for _, d := range []*driver.DeviceRecord{device("t2", "a", "n1"), device("t1", "b", "n2"), device("t1", "a", "n3"), device("t1 ", "a", "n4")} {
 		d.SealedKey = []byte(d.Tenant + "/" + d.ID)
 		e.must(s.CreateDevice(e.ctx, d), "CreateDevice")
 	}
 	var devs []string
-	after = lifecycle.SealedValue{}
+	after = driver.SealedValue{}
 	for {
-		vs, err := s.ListSealed(e.ctx, lifecycle.SealedDeviceKey, after, 1)
+		vs, err := s.ListSealed(e.ctx, driver.SealedDeviceKey, after, 1)
 		e.must(err, "ListSealed of device keys")
 		if len(vs) == 0 {
 			break
 		}
-		if string(vs[0].Value) != vs[0].Tenant+"/"+vs[0].DeviceID || vs[0].Kind != lifecycle.SealedDeviceKey {
+		if string(vs[0].Value) != vs[0].Tenant+"/"+vs[0].DeviceID || vs[0].Kind != driver.SealedDeviceKey {
 			e.t.Fatalf("ListSealed must return each device's sealed key with its tenant and id: %+v", vs[0])
 		}
 		devs = append(devs, vs[0].Tenant+"/"+vs[0].DeviceID)
@@ -317,7 +317,7 @@ func testSealed(e *env) {
 	if fmt.Sprintf("%q", devs) != `["t1/a" "t1/b" "t1 /a" "t2/a"]` {
 		e.t.Fatalf("ListSealed of device keys must page in (tenant, id) order, byte-wise: %q", devs)
 	}
-	dv := lifecycle.SealedValue{Kind: lifecycle.SealedDeviceKey, Tenant: "t1", DeviceID: "b", Value: []byte("t1/b")}
+	dv := driver.SealedValue{Kind: driver.SealedDeviceKey, Tenant: "t1", DeviceID: "b", Value: []byte("t1/b")}
 	e.must(s.ReplaceSealed(e.ctx, dv, []byte("new")), "ReplaceSealed of a device key")
 	if d, _ := s.GetDevice(e.ctx, "t1", "b"); string(d.SealedKey) != "new" {
 		e.t.Fatal("ReplaceSealed must store a device's new key")
@@ -325,13 +325,13 @@ func testSealed(e *env) {
 	if d, _ := s.GetDevice(e.ctx, "t1", "a"); string(d.SealedKey) != "t1/a" {
 		e.t.Fatal("ReplaceSealed of one device's key must not touch another's")
 	}
-	e.wantErr(s.ReplaceSealed(e.ctx, dv, []byte("again")), lifecycle.ErrConflict, "ReplaceSealed of a device key changed since it was read")
+	e.wantErr(s.ReplaceSealed(e.ctx, dv, []byte("again")), driver.ErrConflict, "ReplaceSealed of a device key changed since it was read")
 }
 
 func testReopen(e *env) {
 	s := e.store()
 	e.must(s.CreatePSK(e.ctx, psk(1, "t")), "CreatePSK")
-	n, err := s.NextNumber(e.ctx, lifecycle.SeqKeyNumber)
+	n, err := s.NextNumber(e.ctx, driver.SeqKeyNumber)
 	e.must(err, "NextNumber")
 	e.must(s.Close(), "Close")
 	if _, err := s.GetPSK(e.ctx, 1); err == nil {
@@ -341,7 +341,7 @@ func testReopen(e *env) {
 	got, err := r.GetPSK(e.ctx, 1)
 	e.must(err, "data must survive Close and a new Open")
 	e.checkPSK(got, psk(1, "t"))
-	m, err := r.NextNumber(e.ctx, lifecycle.SeqKeyNumber)
+	m, err := r.NextNumber(e.ctx, driver.SeqKeyNumber)
 	e.must(err, "NextNumber after reopening")
 	if m <= n {
 		e.t.Fatalf("a sequence must continue after reopening: got %d after %d", m, n)
@@ -357,12 +357,12 @@ func testPing(e *env) {
 // handles: no number is handed out twice.
 func testSequenceBlocks(e *env) {
 	a, b := e.store(), e.store()
-	first, err := a.NextNumbers(e.ctx, lifecycle.SeqKeyNumber, 10)
+	first, err := a.NextNumbers(e.ctx, driver.SeqKeyNumber, 10)
 	e.must(err, "NextNumbers")
 	if first != 1 {
 		e.t.Fatalf("the first block of a fresh sequence starts at 1, got %d", first)
 	}
-	if n, _ := b.NextNumber(e.ctx, lifecycle.SeqKeyNumber); n != 11 {
+	if n, _ := b.NextNumber(e.ctx, driver.SeqKeyNumber); n != 11 {
 		e.t.Fatalf("a number after a block of 10 from 1 is 11, got %d", n)
 	}
 	var (
@@ -372,13 +372,13 @@ func testSequenceBlocks(e *env) {
 		errs []error
 	)
 	for w := range 6 {
-		s := []lifecycle.Store{a, b}[w%2]
+		s := []driver.Store{a, b}[w%2]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range 20 {
 				size := 1 + (w+i)%7
-				first, err := s.NextNumbers(e.ctx, lifecycle.SeqKeyNumber, size)
+				first, err := s.NextNumbers(e.ctx, driver.SeqKeyNumber, size)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
@@ -397,7 +397,7 @@ func testSequenceBlocks(e *env) {
 	if len(errs) > 0 {
 		e.t.Fatalf("blocks must never overlap: %v", errs[0])
 	}
-	if _, err := a.NextNumbers(e.ctx, lifecycle.SeqKeyNumber, 0); err == nil {
+	if _, err := a.NextNumbers(e.ctx, driver.SeqKeyNumber, 0); err == nil {
 		e.t.Fatal("a block of 0 numbers must be refused")
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/credlife/clm/ca"
-	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // testDeviceListLimit: ListDevices returns at most Limit devices.
@@ -16,7 +16,7 @@ func testDeviceListLimit(e *env) {
 	for i := range 5 {
 		e.must(s.CreateDevice(e.ctx, device("t", fmt.Sprint("d", i), fmt.Sprint("n", i))), "CreateDevice")
 	}
-	got, err := s.ListDevices(e.ctx, lifecycle.DeviceQuery{Tenant: "t", Limit: 2})
+	got, err := s.ListDevices(e.ctx, driver.DeviceQuery{Tenant: "t", Limit: 2})
 	e.must(err, "ListDevices")
 	if len(got) != 2 || got[0].ID != "d0" || got[1].ID != "d1" {
 		e.t.Fatalf("ListDevices with Limit 2 must return the first 2 devices in id order, got %d", len(got))
@@ -49,7 +49,7 @@ func testNoAliasing(e *env) {
 	u.ExtData = map[string]string{"osname": "BSD"}
 	e.must(s.UpdateDevice(e.ctx, &u), "UpdateDevice")
 	u.ExtData["osname"] = "changed after UpdateDevice"
-	list, err := s.ListDevices(e.ctx, lifecycle.DeviceQuery{Tenant: "t", Limit: 10})
+	list, err := s.ListDevices(e.ctx, driver.DeviceQuery{Tenant: "t", Limit: 10})
 	e.must(err, "ListDevices")
 	if len(list) != 1 || list[0].ExtData["osname"] != "BSD" {
 		e.t.Fatal("UpdateDevice must not keep the caller's ExtData map")
@@ -78,7 +78,7 @@ func testNoAliasing(e *env) {
 	gc, err := s.GetCredential(e.ctx, 1)
 	e.must(err, "GetCredential")
 	gc.Secret[1] ^= 0xff
-	lc, err := s.ListCredentials(e.ctx, lifecycle.CredentialQuery{Limit: 1})
+	lc, err := s.ListCredentials(e.ctx, driver.CredentialQuery{Limit: 1})
 	e.must(err, "ListCredentials")
 	lc[0].Certificate[1] ^= 0xff
 	if gc2, _ := s.GetCredential(e.ctx, 1); !bytes.Equal(gc2.Secret, wantSecret) || !bytes.Equal(gc2.Certificate, wantCert) {
@@ -91,11 +91,11 @@ func testNoAliasing(e *env) {
 // Tx.NextNumber; ca.Open relies on it to create a CA once).
 func testSequenceLocksInsideAtomic(e *env) {
 	a, b := e.store(), e.store()
-	const lock = lifecycle.Sequence("lock/test")
+	const lock = driver.Sequence("lock/test")
 	held := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- a.Atomic(e.ctx, func(tx lifecycle.Tx) error {
+		done <- a.Atomic(e.ctx, func(tx driver.Tx) error {
 			if _, err := tx.NextNumber(e.ctx, lock); err != nil {
 				return err
 			}
@@ -106,7 +106,7 @@ func testSequenceLocksInsideAtomic(e *env) {
 	}()
 	<-held
 	var seen bool
-	err := b.Atomic(e.ctx, func(tx lifecycle.Tx) error {
+	err := b.Atomic(e.ctx, func(tx driver.Tx) error {
 		if _, err := tx.NextNumber(e.ctx, lock); err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func testSequenceLocksInsideAtomic(e *env) {
 // once creates the CA once; every caller gets the same certificate.
 func testConcurrentCAOpen(e *env) {
 	keys := testKeys(e, 1, 1)
-	stores := []lifecycle.Store{e.store(), e.store()}
+	stores := []driver.Store{e.store(), e.store()}
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // clock is a settable clock for the engine.
@@ -39,7 +40,7 @@ func testKeys(e *env, current uint32, versions ...uint32) *lifecycle.StaticKeys 
 	return k
 }
 
-func (e *env) engine(s lifecycle.Store, c *clock, opts *lifecycle.Options) *lifecycle.Engine {
+func (e *env) engine(s driver.Store, c *clock, opts *lifecycle.Options) *lifecycle.Engine {
 	e.t.Helper()
 	var o lifecycle.Options
 	if opts != nil {
@@ -166,8 +167,8 @@ func testEnginePSKSealed(e *env) {
 		e.t.Fatal("a stored PSK must not hold its password in plain text")
 	}
 	// Swap the two sealed values: each must then fail to open (2003).
-	e.must(s.ReplaceSealed(e.ctx, lifecycle.SealedValue{Kind: lifecycle.SealedPSKPassword, ID: 1, Value: ra.Password}, rb.Password), "ReplaceSealed")
-	e.must(s.ReplaceSealed(e.ctx, lifecycle.SealedValue{Kind: lifecycle.SealedPSKPassword, ID: 2, Value: rb.Password}, ra.Password), "ReplaceSealed")
+	e.must(s.ReplaceSealed(e.ctx, driver.SealedValue{Kind: driver.SealedPSKPassword, ID: 1, Value: ra.Password}, rb.Password), "ReplaceSealed")
+	e.must(s.ReplaceSealed(e.ctx, driver.SealedValue{Kind: driver.SealedPSKPassword, ID: 2, Value: rb.Password}, ra.Password), "ReplaceSealed")
 	_, err = m.AuthenticatePSK(e.ctx, lifecycle.PSKCredentials{KeyID: a.KeyID, Password: a.Password})
 	e.wantCode(err, lifecycle.CodeDecrypt, "a sealed value moved to another row")
 	_, err = m.AuthenticatePSK(e.ctx, lifecycle.PSKCredentials{KeyID: b.KeyID, Password: a.Password})

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/credlife/clm/backends/memstore"
-	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 	"github.com/credlife/clm/lifecycle/storetest"
 )
 
@@ -13,8 +13,8 @@ import (
 // another handle on it, as another process would open it.
 type harness struct{ db *memstore.Store }
 
-func (h harness) Open(context.Context) (lifecycle.Store, error) { return h.db.Handle(), nil }
-func (harness) Close()                                          {}
+func (h harness) Open(context.Context) (driver.Store, error) { return h.db.Handle(), nil }
+func (harness) Close()                                       {}
 
 // Run the conformance suite on your Store from a test of your backend's
 // package (here the in-memory one): go test -run Conformance -v.

@@ -5,16 +5,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 func testAuthFailures(e *env) {
 	s := e.store()
 	e.must(s.CreatePSK(e.ctx, psk(1, "t")), "CreatePSK")
 	w := 5 * time.Minute
-	fail := func(client string, at time.Time, limit int) *lifecycle.AuthFailures {
+	fail := func(client string, at time.Time, limit int) *driver.AuthFailures {
 		e.t.Helper()
-		rs, err := s.CountAuthFailures(e.ctx, lifecycle.AuthFailure{KeyID: 1, Client: client, At: at, Window: w, Limit: limit})
+		rs, err := s.CountAuthFailures(e.ctx, driver.AuthFailure{KeyID: 1, Client: client, At: at, Window: w, Limit: limit})
 		e.must(err, "CountAuthFailures")
 		if len(rs) != 1 {
 			e.t.Fatalf("CountAuthFailures of one failure must return one count, got %d", len(rs))
@@ -57,13 +57,13 @@ func testAuthFailures(e *env) {
 	}
 	// Several in one call, and the PSK as a whole (client "").
 	rs, err = s.CountAuthFailures(e.ctx,
-		lifecycle.AuthFailure{KeyID: 1, Client: "", At: t0, Window: w, Limit: 100},
-		lifecycle.AuthFailure{KeyID: 1, Client: "192.0.2.3", At: t0, Window: w, Limit: 1})
+		driver.AuthFailure{KeyID: 1, Client: "", At: t0, Window: w, Limit: 100},
+		driver.AuthFailure{KeyID: 1, Client: "192.0.2.3", At: t0, Window: w, Limit: 1})
 	e.must(err, "CountAuthFailures")
 	if len(rs) != 2 || rs[0].Client != "" || rs[0].Count != 1 || rs[1].LockedUntil.IsZero() {
 		e.t.Fatalf("CountAuthFailures of two must count each and keep the order: %+v %+v", rs[0], rs[1])
 	}
-	_, err = s.CountAuthFailures(e.ctx, lifecycle.AuthFailure{KeyID: 99, Client: "x", At: t0, Window: w, Limit: 3})
+	_, err = s.CountAuthFailures(e.ctx, driver.AuthFailure{KeyID: 99, Client: "x", At: t0, Window: w, Limit: 3})
 	e.must(err, "CountAuthFailures of a PSK that does not exist (an unknown keyid is guessed too)")
 }
 
@@ -74,12 +74,12 @@ func testAuthFailuresConcurrent(e *env) {
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for i := range workers {
-		s := []lifecycle.Store{a, b}[i%2]
+		s := []driver.Store{a, b}[i%2]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range each {
-				_, err := s.CountAuthFailures(e.ctx, lifecycle.AuthFailure{KeyID: 1, Client: "c", At: t0, Window: time.Hour, Limit: 1000})
+				_, err := s.CountAuthFailures(e.ctx, driver.AuthFailure{KeyID: 1, Client: "c", At: t0, Window: time.Hour, Limit: 1000})
 				if err != nil {
 					errs <- err
 					return

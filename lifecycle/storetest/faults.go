@@ -9,6 +9,7 @@ import (
 
 	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // FailPath is the binding path that NoPartialState makes fail.
@@ -17,7 +18,7 @@ const FailPath = "/fail"
 // NoPartialState checks that an operation of several statements whose last
 // statement fails leaves no row behind. failBindings must make every insert
 // of a binding with Path FailPath fail, from then on (a trigger does it).
-func NoPartialState(t *testing.T, s lifecycle.Store, failBindings func(ctx context.Context) error) {
+func NoPartialState(t *testing.T, s driver.Store, failBindings func(ctx context.Context) error) {
 	ctx := context.Background()
 	e := &env{t: t, ctx: ctx}
 	k := &certEnv{env: e, s: s, c: &clock{now: time.Now().UTC().Truncate(time.Second)}}
@@ -34,9 +35,9 @@ func NoPartialState(t *testing.T, s lifecycle.Store, failBindings func(ctx conte
 	e.must(err, "IssueCertificate")
 	dev := lifecycle.DeviceRequest{ID: c.Device.Device.ID, Key: c.Device.Key}
 	count := func() (int, int) {
-		devs, err := s.ListDevices(ctx, lifecycle.DeviceQuery{Tenant: "partial", Limit: 1000})
+		devs, err := s.ListDevices(ctx, driver.DeviceQuery{Tenant: "partial", Limit: 1000})
 		e.must(err, "ListDevices")
-		creds, err := s.ListCredentials(ctx, lifecycle.CredentialQuery{Tenant: "partial", Limit: 1000})
+		creds, err := s.ListCredentials(ctx, driver.CredentialQuery{Tenant: "partial", Limit: 1000})
 		e.must(err, "ListCredentials")
 		return len(devs), len(creds)
 	}
@@ -72,18 +73,18 @@ func NoPartialState(t *testing.T, s lifecycle.Store, failBindings func(ctx conte
 	}
 	r, err := s.GetCredential(ctx, c.Certificate.KeyNumber)
 	e.must(err, "GetCredential")
-	if r.State != lifecycle.StateValid {
+	if r.State != driver.StateValid {
 		t.Fatal("a failed renewal must leave the old certificate valid")
 	}
 	// The Store's own PutBinding, outside a transaction, of more bindings
 	// than one statement may take, the last of which fails.
-	var batch []*lifecycle.BindingRecord
+	var batch []*driver.BindingRecord
 	for i := range int64(9) {
 		path := "/batch"
 		if i == 8 {
 			path = FailPath
 		}
-		batch = append(batch, &lifecycle.BindingRecord{Tenant: "partial", DeviceID: dev.ID, KeyNumber: 100 + i, Path: path, CreatedAt: time.Now().UTC()})
+		batch = append(batch, &driver.BindingRecord{Tenant: "partial", DeviceID: dev.ID, KeyNumber: 100 + i, Path: path, CreatedAt: time.Now().UTC()})
 	}
 	if err := s.PutBinding(ctx, batch...); err == nil {
 		t.Fatal("PutBinding with a failing binding must fail")
@@ -99,7 +100,7 @@ func NoPartialState(t *testing.T, s lifecycle.Store, failBindings func(ctx conte
 // the row of the keyid sequence (as SELECT ... FOR UPDATE in an open
 // transaction would) until release is called; s must be opened with a
 // short lock timeout.
-func LockTimeout(t *testing.T, s lifecycle.Store, hold func(ctx context.Context) (release func(), err error)) {
+func LockTimeout(t *testing.T, s driver.Store, hold func(ctx context.Context) (release func(), err error)) {
 	ctx := context.Background()
 	e := &env{t: t, ctx: ctx}
 	m := e.engine(s, &clock{now: time.Now()}, nil)
@@ -128,7 +129,7 @@ func LockTimeout(t *testing.T, s lifecycle.Store, hold func(ctx context.Context)
 // Store), each would wait for another forever. The caller has set s's pool
 // to conns connections; conns must be 1 for a Store that runs one
 // transaction at a time.
-func PoolHeldByTransactions(t *testing.T, s lifecycle.Store, conns int) {
+func PoolHeldByTransactions(t *testing.T, s driver.Store, conns int) {
 	t.Helper()
 	ctx := context.Background()
 	var arrived sync.WaitGroup
@@ -136,12 +137,12 @@ func PoolHeldByTransactions(t *testing.T, s lifecycle.Store, conns int) {
 	errs := make(chan error, conns)
 	for i := range conns {
 		go func() {
-			errs <- s.Atomic(ctx, func(tx lifecycle.Tx) error {
+			errs <- s.Atomic(ctx, func(tx driver.Tx) error {
 				arrived.Done()
 				arrived.Wait() // every connection is held by a transaction
 				kn := int64(1000 + i)
-				if err := tx.CreateCredential(ctx, &lifecycle.CredentialRecord{KeyNumber: kn, Tenant: "t",
-					Kind: lifecycle.KindSymmetricKey, State: lifecycle.StateValid, Secret: []byte{1}}); err != nil {
+				if err := tx.CreateCredential(ctx, &driver.CredentialRecord{KeyNumber: kn, Tenant: "t",
+					Kind: driver.KindSymmetricKey, State: driver.StateValid, Secret: []byte{1}}); err != nil {
 					return err
 				}
 				_, err := tx.GetCredential(ctx, kn)

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // keyEnv is an engine with a PSK and a device that holds one AES key.
 type keyEnv struct {
 	*env
-	s     lifecycle.Store
+	s     driver.Store
 	c     *clock
 	m     *lifecycle.Engine
 	creds lifecycle.PSKCredentials
@@ -85,7 +86,7 @@ func testEngineKeyFlow(e *env) {
 	_, err = k.get(r.KeyNumber, "/etc/keys/aes.key")
 	e.wantCode(err, lifecycle.CodeKeyUpdated, "GetKey of a rotated key")
 	raw, _ := k.s.GetCredential(e.ctx, r.KeyNumber)
-	if raw.State != lifecycle.StateSuperseded || raw.ReplacedBy != rot.KeyNumber {
+	if raw.State != driver.StateSuperseded || raw.ReplacedBy != rot.KeyNumber {
 		e.t.Fatalf("the old key must be superseded by the new: %v, %d", raw.State, raw.ReplacedBy)
 	}
 	// The old key keeps its binding: update/delete naming it answer 1504.
@@ -115,7 +116,7 @@ func testEngineKeyFlow(e *env) {
 	_, err = k.get(ad.KeyNumber, "/etc/keys/aes3.key")
 	e.wantCode(err, lifecycle.CodeKeyNotFound, "GetKey of a deleted key")
 	raw, _ = k.s.GetCredential(e.ctx, ad.KeyNumber)
-	if raw.State != lifecycle.StateDeleted || len(raw.Secret) != 0 {
+	if raw.State != driver.StateDeleted || len(raw.Secret) != 0 {
 		e.t.Fatalf("a deleted key must be marked deleted and its sealed value erased: %v, %d bytes", raw.State, len(raw.Secret))
 	}
 }
@@ -212,7 +213,7 @@ func testEngineKeyChecks(e *env) {
 		e.t.Fatal("refused requests must not change the key")
 	}
 	raw, _ := k.s.GetCredential(e.ctx, kn)
-	if raw.State != lifecycle.StateValid {
+	if raw.State != driver.StateValid {
 		e.t.Fatal("refused requests must not change the key's state")
 	}
 }
@@ -227,7 +228,7 @@ func testEngineKeySealed(e *env) {
 	other, err := k.m.CreateKey(e.ctx, lifecycle.CreateKeyRequest{PSK: k.creds, Device: k.dev, Alias: "b", KeyType: "AES", KeyPath: "/tmp/key", Path: "/b"})
 	e.must(err, "CreateKey")
 	rawB, _ := k.s.GetCredential(e.ctx, other.KeyNumber)
-	e.must(k.s.ReplaceSealed(e.ctx, lifecycle.SealedValue{Kind: lifecycle.SealedCredentialSecret, ID: raw.KeyNumber, Value: raw.Secret}, rawB.Secret), "ReplaceSealed")
+	e.must(k.s.ReplaceSealed(e.ctx, driver.SealedValue{Kind: driver.SealedCredentialSecret, ID: raw.KeyNumber, Value: raw.Secret}, rawB.Secret), "ReplaceSealed")
 	_, err = k.get(k.key.KeyNumber, "/etc/keys/aes.key")
 	e.wantCode(err, lifecycle.CodeDecrypt, "a key's sealed value copied into another key's row")
 }
@@ -265,13 +266,13 @@ func testEngineConcurrentKeyRotation(e *env) {
 		if ok != 1 || lost != 1 {
 			e.t.Fatalf("round %d: two concurrent rotations must give one success and one 1504: %d and %d", round, ok, lost)
 		}
-		all, err := k.s.ListCredentials(e.ctx, lifecycle.CredentialQuery{Kind: lifecycle.KindSymmetricKey, Limit: 1000})
+		all, err := k.s.ListCredentials(e.ctx, driver.CredentialQuery{Kind: driver.KindSymmetricKey, Limit: 1000})
 		e.must(err, "ListCredentials")
 		total, valid := 0, 0
 		for _, c := range all {
 			if c.Alias == "r" {
 				total++
-				if c.State == lifecycle.StateValid {
+				if c.State == driver.StateValid {
 					valid++
 				}
 			}

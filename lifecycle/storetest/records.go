@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 func allCases() []testCase {
@@ -77,8 +78,8 @@ func allCases() []testCase {
 // t0 is a time with milliseconds, the precision every Store keeps.
 var t0 = time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
 
-func psk(id int64, tenant string) *lifecycle.PSKRecord {
-	return &lifecycle.PSKRecord{
+func psk(id int64, tenant string) *driver.PSKRecord {
+	return &driver.PSKRecord{
 		KeyID:     id,
 		Tenant:    tenant,
 		Alias:     fmt.Sprintf("alias-%d", id),
@@ -93,7 +94,7 @@ func sameTime(a, b time.Time) bool {
 	return a.Truncate(time.Millisecond).Equal(b.Truncate(time.Millisecond))
 }
 
-func (e *env) checkPSK(got, want *lifecycle.PSKRecord) {
+func (e *env) checkPSK(got, want *driver.PSKRecord) {
 	e.t.Helper()
 	if got.KeyID != want.KeyID || got.Tenant != want.Tenant || got.Alias != want.Alias ||
 		!bytes.Equal(got.Password, want.Password) || got.Status != want.Status ||
@@ -127,7 +128,7 @@ func testPSKCreateGet(e *env) {
 func testPSKCreateExisting(e *env) {
 	s := e.store()
 	e.must(s.CreatePSK(e.ctx, psk(1, "t")), "CreatePSK")
-	e.wantErr(s.CreatePSK(e.ctx, psk(1, "u")), lifecycle.ErrExists, "CreatePSK of a taken keyid")
+	e.wantErr(s.CreatePSK(e.ctx, psk(1, "u")), driver.ErrExists, "CreatePSK of a taken keyid")
 	got, _ := s.GetPSK(e.ctx, 1)
 	if got.Tenant != "t" {
 		e.t.Fatal("a refused CreatePSK must not change the existing PSK")
@@ -137,7 +138,7 @@ func testPSKCreateExisting(e *env) {
 func testPSKGetMissing(e *env) {
 	s := e.store()
 	_, err := s.GetPSK(e.ctx, 42)
-	e.wantErr(err, lifecycle.ErrNotFound, "GetPSK of a missing keyid")
+	e.wantErr(err, driver.ErrNotFound, "GetPSK of a missing keyid")
 }
 
 func testPSKSetStatus(e *env) {
@@ -149,7 +150,7 @@ func testPSKSetStatus(e *env) {
 		e.t.Fatalf("SetPSKStatus must be stored: got %v", got.Status)
 	}
 	e.must(s.SetPSKStatus(e.ctx, 3, lifecycle.PSKDisabled), "SetPSKStatus to the status it has must succeed")
-	e.wantErr(s.SetPSKStatus(e.ctx, 4, lifecycle.PSKDisabled), lifecycle.ErrNotFound, "SetPSKStatus of a missing keyid")
+	e.wantErr(s.SetPSKStatus(e.ctx, 4, lifecycle.PSKDisabled), driver.ErrNotFound, "SetPSKStatus of a missing keyid")
 }
 
 func testPSKDelete(e *env) {
@@ -157,8 +158,8 @@ func testPSKDelete(e *env) {
 	e.must(s.CreatePSK(e.ctx, psk(5, "t")), "CreatePSK")
 	e.must(s.DeletePSK(e.ctx, 5), "DeletePSK")
 	_, err := s.GetPSK(e.ctx, 5)
-	e.wantErr(err, lifecycle.ErrNotFound, "GetPSK after DeletePSK")
-	e.wantErr(s.DeletePSK(e.ctx, 5), lifecycle.ErrNotFound, "DeletePSK of a deleted keyid")
+	e.wantErr(err, driver.ErrNotFound, "GetPSK after DeletePSK")
+	e.wantErr(s.DeletePSK(e.ctx, 5), driver.ErrNotFound, "DeletePSK of a deleted keyid")
 }
 
 func testPSKListPaging(e *env) {
@@ -174,7 +175,7 @@ func testPSKListPaging(e *env) {
 	var all []int64
 	after := int64(0)
 	for {
-		page, err := s.ListPSKs(e.ctx, lifecycle.PSKQuery{After: after, Limit: 4})
+		page, err := s.ListPSKs(e.ctx, driver.PSKQuery{After: after, Limit: 4})
 		e.must(err, "ListPSKs")
 		if len(page) > 4 {
 			e.t.Fatalf("ListPSKs must return at most Limit records, got %d", len(page))
@@ -195,7 +196,7 @@ func testPSKListPaging(e *env) {
 			e.t.Fatalf("ListPSKs must return ascending keyids: %v", all)
 		}
 	}
-	odd, err := s.ListPSKs(e.ctx, lifecycle.PSKQuery{Tenant: "odd", After: 10, Limit: 100})
+	odd, err := s.ListPSKs(e.ctx, driver.PSKQuery{Tenant: "odd", After: 10, Limit: 100})
 	e.must(err, "ListPSKs with a tenant")
 	for _, p := range odd {
 		if p.Tenant != "odd" || p.KeyID <= 10 {
@@ -205,15 +206,15 @@ func testPSKListPaging(e *env) {
 	if len(odd) != 8 { // 11, 13, …, 25
 		e.t.Fatalf("ListPSKs(odd, after 10): got %d records, want 8", len(odd))
 	}
-	none, err := s.ListPSKs(e.ctx, lifecycle.PSKQuery{Tenant: "nobody", Limit: 10})
+	none, err := s.ListPSKs(e.ctx, driver.PSKQuery{Tenant: "nobody", Limit: 10})
 	e.must(err, "ListPSKs of an empty tenant must not fail")
 	if len(none) != 0 {
 		e.t.Fatalf("ListPSKs of an empty tenant: got %d records", len(none))
 	}
 }
 
-func device(tenant, id, name string) *lifecycle.DeviceRecord {
-	return &lifecycle.DeviceRecord{
+func device(tenant, id, name string) *driver.DeviceRecord {
+	return &driver.DeviceRecord{
 		Tenant:     tenant,
 		ID:         id,
 		Name:       name,
@@ -227,7 +228,7 @@ func device(tenant, id, name string) *lifecycle.DeviceRecord {
 	}
 }
 
-func (e *env) checkDevice(got, want *lifecycle.DeviceRecord) {
+func (e *env) checkDevice(got, want *driver.DeviceRecord) {
 	e.t.Helper()
 	if got.Tenant != want.Tenant || got.ID != want.ID || got.Name != want.Name ||
 		!bytes.Equal(got.SealedKey, want.SealedKey) || got.Status != want.Status ||
@@ -250,8 +251,8 @@ func testDeviceCreateGet(e *env) {
 	e.must(err, "GetDeviceByName")
 	e.checkDevice(got, d)
 	_, err = s.GetDeviceByName(e.ctx, "t1", "sensor-1")
-	e.wantErr(err, lifecycle.ErrNotFound, "device names must compare case-sensitively")
-	bare := &lifecycle.DeviceRecord{Tenant: "t1", ID: "dev2", Name: "bare", SealedKey: []byte{1}, Status: lifecycle.DeviceActive, CreatedAt: t0, UpdatedAt: t0}
+	e.wantErr(err, driver.ErrNotFound, "device names must compare case-sensitively")
+	bare := &driver.DeviceRecord{Tenant: "t1", ID: "dev2", Name: "bare", SealedKey: []byte{1}, Status: lifecycle.DeviceActive, CreatedAt: t0, UpdatedAt: t0}
 	e.must(s.CreateDevice(e.ctx, bare), "CreateDevice without optional fields")
 	got, err = s.GetDevice(e.ctx, "t1", "dev2")
 	e.must(err, "GetDevice")
@@ -260,29 +261,29 @@ func testDeviceCreateGet(e *env) {
 		e.t.Fatal("an empty ExtData and a zero ExpiresAt must read back empty and zero")
 	}
 	_, err = s.GetDevice(e.ctx, "t1", "DEV1")
-	e.wantErr(err, lifecycle.ErrNotFound, "device ids must compare case-sensitively")
+	e.wantErr(err, driver.ErrNotFound, "device ids must compare case-sensitively")
 }
 
 func testDeviceUniqueName(e *env) {
 	s := e.store()
 	e.must(s.CreateDevice(e.ctx, device("t1", "a", "gw")), "CreateDevice")
-	e.wantErr(s.CreateDevice(e.ctx, device("t1", "b", "gw")), lifecycle.ErrExists, "a name taken in the tenant")
-	e.wantErr(s.CreateDevice(e.ctx, device("t1", "a", "other")), lifecycle.ErrExists, "an id taken in the tenant")
+	e.wantErr(s.CreateDevice(e.ctx, device("t1", "b", "gw")), driver.ErrExists, "a name taken in the tenant")
+	e.wantErr(s.CreateDevice(e.ctx, device("t1", "a", "other")), driver.ErrExists, "an id taken in the tenant")
 	e.must(s.CreateDevice(e.ctx, device("t2", "c", "gw")), "the same name in another tenant must be allowed")
 	e.must(s.CreateDevice(e.ctx, device("t1", "d", "GW")), "names differing in case are different names")
 	_, err := s.GetDevice(e.ctx, "t1", "b")
-	e.wantErr(err, lifecycle.ErrNotFound, "a refused CreateDevice must create nothing")
+	e.wantErr(err, driver.ErrNotFound, "a refused CreateDevice must create nothing")
 }
 
 func testDeviceOtherTenant(e *env) {
 	s := e.store()
 	e.must(s.CreateDevice(e.ctx, device("t1", "a", "gw")), "CreateDevice")
 	_, err := s.GetDevice(e.ctx, "t2", "a")
-	e.wantErr(err, lifecycle.ErrNotFound, "a device of another tenant must answer as absent")
+	e.wantErr(err, driver.ErrNotFound, "a device of another tenant must answer as absent")
 	_, err = s.GetDeviceByName(e.ctx, "t2", "gw")
-	e.wantErr(err, lifecycle.ErrNotFound, "a device of another tenant must answer as absent (by name)")
+	e.wantErr(err, driver.ErrNotFound, "a device of another tenant must answer as absent (by name)")
 	d := device("t2", "a", "gw")
-	e.wantErr(s.UpdateDevice(e.ctx, d), lifecycle.ErrNotFound, "UpdateDevice must not reach another tenant's device")
+	e.wantErr(s.UpdateDevice(e.ctx, d), driver.ErrNotFound, "UpdateDevice must not reach another tenant's device")
 	got, _ := s.GetDevice(e.ctx, "t1", "a")
 	if got.Tenant != "t1" {
 		e.t.Fatal("another tenant's update must change nothing")
@@ -308,7 +309,7 @@ func testDeviceUpdate(e *env) {
 	want.Name, want.SealedKey = d.Name, d.SealedKey
 	e.checkDevice(got, &want)
 	e.must(s.UpdateDevice(e.ctx, &u), "an UpdateDevice that changes nothing must still succeed")
-	e.wantErr(s.UpdateDevice(e.ctx, device("t1", "zz", "x")), lifecycle.ErrNotFound, "UpdateDevice of a missing device")
+	e.wantErr(s.UpdateDevice(e.ctx, device("t1", "zz", "x")), driver.ErrNotFound, "UpdateDevice of a missing device")
 }
 
 func testDeviceListPaging(e *env) {
@@ -321,7 +322,7 @@ func testDeviceListPaging(e *env) {
 	var got []string
 	after := ""
 	for {
-		page, err := s.ListDevices(e.ctx, lifecycle.DeviceQuery{Tenant: "t1", After: after, Limit: 3})
+		page, err := s.ListDevices(e.ctx, driver.DeviceQuery{Tenant: "t1", After: after, Limit: 3})
 		e.must(err, "ListDevices")
 		if len(page) == 0 {
 			break
@@ -339,12 +340,12 @@ func testDeviceListPaging(e *env) {
 	}
 }
 
-func cert(n int64, tenant, ca, serial string) *lifecycle.CredentialRecord {
-	return &lifecycle.CredentialRecord{
+func cert(n int64, tenant, ca, serial string) *driver.CredentialRecord {
+	return &driver.CredentialRecord{
 		KeyNumber:   n,
 		Tenant:      tenant,
-		Kind:        lifecycle.KindCertificate,
-		State:       lifecycle.StateValid,
+		Kind:        driver.KindCertificate,
+		State:       driver.StateValid,
 		CA:          ca,
 		Serial:      serial,
 		Subject:     "/C=JP/O=Example/CN=device-" + fmt.Sprint(n),
@@ -358,12 +359,12 @@ func cert(n int64, tenant, ca, serial string) *lifecycle.CredentialRecord {
 	}
 }
 
-func key(n int64, tenant string) *lifecycle.CredentialRecord {
-	return &lifecycle.CredentialRecord{
+func key(n int64, tenant string) *driver.CredentialRecord {
+	return &driver.CredentialRecord{
 		KeyNumber: n,
 		Tenant:    tenant,
-		Kind:      lifecycle.KindSymmetricKey,
-		State:     lifecycle.StateValid,
+		Kind:      driver.KindSymmetricKey,
+		State:     driver.StateValid,
 		Alias:     "key",
 		KeyType:   "AES",
 		KeyLength: 128,
@@ -374,7 +375,7 @@ func key(n int64, tenant string) *lifecycle.CredentialRecord {
 	}
 }
 
-func (e *env) checkCredential(got, want *lifecycle.CredentialRecord) {
+func (e *env) checkCredential(got, want *driver.CredentialRecord) {
 	e.t.Helper()
 	if got.KeyNumber != want.KeyNumber || got.Tenant != want.Tenant || got.Kind != want.Kind ||
 		got.State != want.State || got.CA != want.CA || got.Serial != want.Serial ||
@@ -401,24 +402,24 @@ func testCredentialCreateGet(e *env) {
 	e.must(err, "GetCredential of a key")
 	e.checkCredential(got, k)
 	_, err = s.GetCredential(e.ctx, 3)
-	e.wantErr(err, lifecycle.ErrNotFound, "GetCredential of a missing keynumber")
+	e.wantErr(err, driver.ErrNotFound, "GetCredential of a missing keynumber")
 }
 
 func testCredentialUniqueKeyNumber(e *env) {
 	s := e.store()
 	e.must(s.CreateCredential(e.ctx, key(1, "t1")), "CreateCredential")
-	e.wantErr(s.CreateCredential(e.ctx, cert(1, "t2", "ca1", "01")), lifecycle.ErrExists, "a taken keynumber")
+	e.wantErr(s.CreateCredential(e.ctx, cert(1, "t2", "ca1", "01")), driver.ErrExists, "a taken keynumber")
 }
 
 func testCredentialUniqueSerial(e *env) {
 	s := e.store()
 	e.must(s.CreateCredential(e.ctx, cert(1, "t1", "ca1", "ABCDEF")), "CreateCredential")
-	e.wantErr(s.CreateCredential(e.ctx, cert(2, "t2", "ca1", "ABCDEF")), lifecycle.ErrExists, "a serial taken in the CA")
+	e.wantErr(s.CreateCredential(e.ctx, cert(2, "t2", "ca1", "ABCDEF")), driver.ErrExists, "a serial taken in the CA")
 	e.must(s.CreateCredential(e.ctx, cert(3, "t1", "ca2", "ABCDEF")), "the same serial in another CA must be allowed")
 	e.must(s.CreateCredential(e.ctx, key(4, "t1")), "keys have no serial")
 	e.must(s.CreateCredential(e.ctx, key(5, "t1")), "many credentials without a serial must be allowed")
 	_, err := s.GetCredential(e.ctx, 2)
-	e.wantErr(err, lifecycle.ErrNotFound, "a refused CreateCredential must create nothing")
+	e.wantErr(err, driver.ErrNotFound, "a refused CreateCredential must create nothing")
 }
 
 func testCredentialGetBySerial(e *env) {
@@ -431,15 +432,15 @@ func testCredentialGetBySerial(e *env) {
 		e.t.Fatalf("GetCredentialBySerial must look in the named CA: got keynumber %d", got.KeyNumber)
 	}
 	_, err = s.GetCredentialBySerial(e.ctx, "ca1", "0a1b")
-	e.wantErr(err, lifecycle.ErrNotFound, "serials are stored normalised by the engine and compared exactly")
+	e.wantErr(err, driver.ErrNotFound, "serials are stored normalised by the engine and compared exactly")
 	_, err = s.GetCredentialBySerial(e.ctx, "ca3", "0A1B")
-	e.wantErr(err, lifecycle.ErrNotFound, "GetCredentialBySerial in a CA without it")
+	e.wantErr(err, driver.ErrNotFound, "GetCredentialBySerial in a CA without it")
 }
 
 func testCredentialList(e *env) {
 	s := e.store()
 	for n := int64(1); n <= 12; n++ {
-		var c *lifecycle.CredentialRecord
+		var c *driver.CredentialRecord
 		switch n % 3 {
 		case 0:
 			c = key(n, "t1")
@@ -450,8 +451,8 @@ func testCredentialList(e *env) {
 		}
 		e.must(s.CreateCredential(e.ctx, c), "CreateCredential")
 	}
-	e.must(s.TransitionCredential(e.ctx, lifecycle.Transition{KeyNumber: 4, From: lifecycle.StateValid, To: lifecycle.StateRevoked, At: t0, Reason: 1}), "TransitionCredential")
-	list := func(q lifecycle.CredentialQuery) []int64 {
+	e.must(s.TransitionCredential(e.ctx, driver.Transition{KeyNumber: 4, From: driver.StateValid, To: driver.StateRevoked, At: t0, Reason: 1}), "TransitionCredential")
+	list := func(q driver.CredentialQuery) []int64 {
 		var out []int64
 		for {
 			page, err := s.ListCredentials(e.ctx, q)
@@ -465,43 +466,43 @@ func testCredentialList(e *env) {
 			q.After = page[len(page)-1].KeyNumber
 		}
 	}
-	check := func(q lifecycle.CredentialQuery, want string) {
+	check := func(q driver.CredentialQuery, want string) {
 		e.t.Helper()
 		if got := fmt.Sprint(list(q)); got != want {
 			e.t.Fatalf("ListCredentials(%+v) = %s, want %s (ascending keynumbers matching every filter)", q, got, want)
 		}
 	}
-	check(lifecycle.CredentialQuery{Limit: 5}, "[1 2 3 4 5 6 7 8 9 10 11 12]")
-	check(lifecycle.CredentialQuery{Tenant: "t1", Limit: 2}, "[1 3 4 6 7 9 10 12]")
-	check(lifecycle.CredentialQuery{Kind: lifecycle.KindSymmetricKey, Limit: 3}, "[3 6 9 12]")
-	check(lifecycle.CredentialQuery{CA: "ca1", States: []lifecycle.CredentialState{lifecycle.StateRevoked}, Limit: 3}, "[4]")
-	check(lifecycle.CredentialQuery{CA: "ca1", States: []lifecycle.CredentialState{lifecycle.StateValid}, Limit: 3}, "[1 2 5 7 8 10 11]")
+	check(driver.CredentialQuery{Limit: 5}, "[1 2 3 4 5 6 7 8 9 10 11 12]")
+	check(driver.CredentialQuery{Tenant: "t1", Limit: 2}, "[1 3 4 6 7 9 10 12]")
+	check(driver.CredentialQuery{Kind: driver.KindSymmetricKey, Limit: 3}, "[3 6 9 12]")
+	check(driver.CredentialQuery{CA: "ca1", States: []driver.CredentialState{driver.StateRevoked}, Limit: 3}, "[4]")
+	check(driver.CredentialQuery{CA: "ca1", States: []driver.CredentialState{driver.StateValid}, Limit: 3}, "[1 2 5 7 8 10 11]")
 }
 
 func testCredentialTransition(e *env) {
 	s := e.store()
 	e.must(s.CreateCredential(e.ctx, cert(1, "t1", "ca1", "01")), "CreateCredential")
 	at := t0.Add(time.Hour)
-	tr := lifecycle.Transition{KeyNumber: 1, From: lifecycle.StateValid, To: lifecycle.StateSuperseded, At: at, Reason: 4, ReplacedBy: 9}
+	tr := driver.Transition{KeyNumber: 1, From: driver.StateValid, To: driver.StateSuperseded, At: at, Reason: 4, ReplacedBy: 9}
 	e.must(s.TransitionCredential(e.ctx, tr), "TransitionCredential from the stored state")
 	got, _ := s.GetCredential(e.ctx, 1)
-	if got.State != lifecycle.StateSuperseded || !sameTime(got.StateChangedAt, at) || got.Reason != 4 || got.ReplacedBy != 9 {
+	if got.State != driver.StateSuperseded || !sameTime(got.StateChangedAt, at) || got.Reason != 4 || got.ReplacedBy != 9 {
 		e.t.Fatalf("a transition must store the state, time, reason and successor: got %+v", *got)
 	}
-	tr.To = lifecycle.StateRevoked
-	e.wantErr(s.TransitionCredential(e.ctx, tr), lifecycle.ErrConflict, "a transition from a state the credential is no longer in")
+	tr.To = driver.StateRevoked
+	e.wantErr(s.TransitionCredential(e.ctx, tr), driver.ErrConflict, "a transition from a state the credential is no longer in")
 	got, _ = s.GetCredential(e.ctx, 1)
-	if got.State != lifecycle.StateSuperseded {
+	if got.State != driver.StateSuperseded {
 		e.t.Fatal("a failed compare-and-swap must change nothing")
 	}
 	tr.KeyNumber = 2
-	e.wantErr(s.TransitionCredential(e.ctx, tr), lifecycle.ErrNotFound, "a transition of a missing credential")
+	e.wantErr(s.TransitionCredential(e.ctx, tr), driver.ErrNotFound, "a transition of a missing credential")
 }
 
 func testCredentialStats(e *env) {
 	s := e.store()
-	revoked := lifecycle.CredentialQuery{CA: "ca1", Kind: lifecycle.KindCertificate,
-		States: []lifecycle.CredentialState{lifecycle.StateRevoked, lifecycle.StateSuperseded}}
+	revoked := driver.CredentialQuery{CA: "ca1", Kind: driver.KindCertificate,
+		States: []driver.CredentialState{driver.StateRevoked, driver.StateSuperseded}}
 	st, err := s.CredentialStats(e.ctx, revoked)
 	e.must(err, "CredentialStats")
 	if st.Count != 0 || !st.LastStateChange.IsZero() {
@@ -512,15 +513,15 @@ func testCredentialStats(e *env) {
 	}
 	e.must(s.CreateCredential(e.ctx, cert(5, "t1", "ca2", "5")), "CreateCredential")
 	at := t0.Add(time.Hour)
-	e.must(s.TransitionCredential(e.ctx, lifecycle.Transition{KeyNumber: 1, From: lifecycle.StateValid, To: lifecycle.StateRevoked, At: at}), "TransitionCredential")
-	e.must(s.TransitionCredential(e.ctx, lifecycle.Transition{KeyNumber: 2, From: lifecycle.StateValid, To: lifecycle.StateSuperseded, At: at.Add(time.Minute)}), "TransitionCredential")
-	e.must(s.TransitionCredential(e.ctx, lifecycle.Transition{KeyNumber: 5, From: lifecycle.StateValid, To: lifecycle.StateRevoked, At: at.Add(time.Hour)}), "TransitionCredential")
+	e.must(s.TransitionCredential(e.ctx, driver.Transition{KeyNumber: 1, From: driver.StateValid, To: driver.StateRevoked, At: at}), "TransitionCredential")
+	e.must(s.TransitionCredential(e.ctx, driver.Transition{KeyNumber: 2, From: driver.StateValid, To: driver.StateSuperseded, At: at.Add(time.Minute)}), "TransitionCredential")
+	e.must(s.TransitionCredential(e.ctx, driver.Transition{KeyNumber: 5, From: driver.StateValid, To: driver.StateRevoked, At: at.Add(time.Hour)}), "TransitionCredential")
 	st, err = s.CredentialStats(e.ctx, revoked)
 	e.must(err, "CredentialStats")
 	if st.Count != 2 || !sameTime(st.LastStateChange, at.Add(time.Minute)) {
 		e.t.Fatalf("CredentialStats must count what the query selects (2 in ca1) and give its latest state change (%v), got %+v", at.Add(time.Minute), st)
 	}
-	all, err := s.CredentialStats(e.ctx, lifecycle.CredentialQuery{Tenant: "t1", After: 3, Limit: 1})
+	all, err := s.CredentialStats(e.ctx, driver.CredentialQuery{Tenant: "t1", After: 3, Limit: 1})
 	e.must(err, "CredentialStats")
 	if all.Count != 5 {
 		e.t.Fatalf("CredentialStats must ignore After and Limit: got %d of 5", all.Count)
@@ -530,15 +531,15 @@ func testCredentialStats(e *env) {
 func testBindingCreateList(e *env) {
 	s := e.store()
 	long := "/" + strings.Repeat("p", lifecycle.MaxPathLen-1)
-	b := func(dev string, n int64, path string) *lifecycle.BindingRecord {
-		return &lifecycle.BindingRecord{Tenant: "t1", DeviceID: dev, KeyNumber: n, Path: path, CreatedAt: t0}
+	b := func(dev string, n int64, path string) *driver.BindingRecord {
+		return &driver.BindingRecord{Tenant: "t1", DeviceID: dev, KeyNumber: n, Path: path, CreatedAt: t0}
 	}
 	e.must(s.PutBinding(e.ctx, b("d1", 1, "/etc/a.pem")), "CreateBinding")
 	e.must(s.PutBinding(e.ctx, b("d1", 1, long)), "CreateBinding with a 1024-byte path")
 	e.must(s.PutBinding(e.ctx, b("d1", 2, "/etc/a.pem")), "the same path for another credential")
 	e.must(s.PutBinding(e.ctx, b("d2", 1, "/etc/a.pem")), "the same credential on another device")
 	e.must(s.PutBinding(e.ctx, b("d1", 1, "/etc/a.pem")), "putting an existing binding again is not an error")
-	e.must(s.Atomic(e.ctx, func(tx lifecycle.Tx) error {
+	e.must(s.Atomic(e.ctx, func(tx driver.Tx) error {
 		if err := tx.PutBinding(e.ctx, b("d1", 1, "/etc/a.pem")); err != nil {
 			return err
 		}
@@ -571,7 +572,7 @@ func testBindingCreateList(e *env) {
 	if at, _ := s.BindingsAt(e.ctx, "t1", "d1", "/etc/a.pem", 1); len(at) != 1 || at[0].KeyNumber != 2 {
 		e.t.Fatal("BindingsAt must honour its limit")
 	}
-	var many []*lifecycle.BindingRecord
+	var many []*driver.BindingRecord
 	for kn := range int64(9) {
 		many = append(many, b("d4", 20+kn, "/many"))
 	}
@@ -588,7 +589,7 @@ func testBindingCreateList(e *env) {
 
 func testSequenceBasic(e *env) {
 	s := e.store()
-	for _, seq := range []lifecycle.Sequence{lifecycle.SeqKeyID, lifecycle.SeqKeyNumber, lifecycle.SeqCRLNumber, "custom"} {
+	for _, seq := range []driver.Sequence{driver.SeqKeyID, driver.SeqKeyNumber, driver.SeqCRLNumber, "custom"} {
 		for want := int64(1); want <= 3; want++ {
 			n, err := s.NextNumber(e.ctx, seq)
 			e.must(err, "NextNumber(%s)", seq)
@@ -671,21 +672,21 @@ func testErrorsWrap(e *env) {
 	}
 	var checks []check
 	_, err := s.GetPSK(e.ctx, 1)
-	checks = append(checks, check{"GetPSK", err, lifecycle.ErrNotFound})
+	checks = append(checks, check{"GetPSK", err, driver.ErrNotFound})
 	_, err = s.GetDevice(e.ctx, "t", "x")
-	checks = append(checks, check{"GetDevice", err, lifecycle.ErrNotFound})
+	checks = append(checks, check{"GetDevice", err, driver.ErrNotFound})
 	_, err = s.GetDeviceByName(e.ctx, "t", "x")
-	checks = append(checks, check{"GetDeviceByName", err, lifecycle.ErrNotFound})
+	checks = append(checks, check{"GetDeviceByName", err, driver.ErrNotFound})
 	_, err = s.GetCredentialBySerial(e.ctx, "ca1", "01")
-	checks = append(checks, check{"GetCredentialBySerial", err, lifecycle.ErrNotFound})
-	err = s.Atomic(e.ctx, func(tx lifecycle.Tx) error {
+	checks = append(checks, check{"GetCredentialBySerial", err, driver.ErrNotFound})
+	err = s.Atomic(e.ctx, func(tx driver.Tx) error {
 		_, err := tx.GetPSK(e.ctx, 99)
 		return err
 	})
-	checks = append(checks, check{"Atomic returning a Tx error", err, lifecycle.ErrNotFound})
+	checks = append(checks, check{"Atomic returning a Tx error", err, driver.ErrNotFound})
 	e.must(s.CreatePSK(e.ctx, psk(1, "t")), "CreatePSK")
-	err = s.Atomic(e.ctx, func(tx lifecycle.Tx) error { return tx.CreatePSK(e.ctx, psk(1, "t")) })
-	checks = append(checks, check{"Atomic returning ErrExists", err, lifecycle.ErrExists})
+	err = s.Atomic(e.ctx, func(tx driver.Tx) error { return tx.CreatePSK(e.ctx, psk(1, "t")) })
+	checks = append(checks, check{"Atomic returning ErrExists", err, driver.ErrExists})
 	for _, c := range checks {
 		if !errors.Is(c.err, c.target) {
 			e.t.Errorf("%s: errors must wrap the sentinels: got %v, want %v", c.name, c.err, c.target)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // Values sealed by clm before sealed values named their record's tenant
@@ -34,7 +35,7 @@ func mustHex(s string) []byte {
 
 // seedLegacy writes the legacy records into s, with the key bound to the
 // device at "/k".
-func (e *env) seedLegacy(s lifecycle.Store) {
+func (e *env) seedLegacy(s driver.Store) {
 	p := psk(7, "t")
 	p.Password = legacyPSK
 	e.must(s.CreatePSK(e.ctx, p), "CreatePSK")
@@ -46,7 +47,7 @@ func (e *env) seedLegacy(s lifecycle.Store) {
 	d := device("t", "legacydevice", "old")
 	d.SealedKey = legacyKeyHash
 	e.must(s.CreateDevice(e.ctx, d), "CreateDevice")
-	e.must(s.PutBinding(e.ctx, &lifecycle.BindingRecord{Tenant: "t", DeviceID: "legacydevice", KeyNumber: 9, Path: "/k", CreatedAt: t0}), "PutBinding")
+	e.must(s.PutBinding(e.ctx, &driver.BindingRecord{Tenant: "t", DeviceID: "legacydevice", KeyNumber: 9, Path: "/k", CreatedAt: t0}), "PutBinding")
 }
 
 // testResealConvertsLegacy: values of an older store open, and Reseal
@@ -65,8 +66,8 @@ func testResealConvertsLegacy(e *env) {
 	if st.Resealed != 2 || st.DeviceKeysPending != 1 {
 		e.t.Fatalf("Reseal must convert the legacy password and key (2) and count the device key it cannot (1): %+v", st)
 	}
-	for _, kind := range []lifecycle.SealedKind{lifecycle.SealedPSKPassword, lifecycle.SealedCredentialSecret} {
-		vs, err := s.ListSealed(e.ctx, kind, lifecycle.SealedValue{}, 10)
+	for _, kind := range []driver.SealedKind{driver.SealedPSKPassword, driver.SealedCredentialSecret} {
+		vs, err := s.ListSealed(e.ctx, kind, driver.SealedValue{}, 10)
 		e.must(err, "ListSealed")
 		for _, v := range vs {
 			if v.Legacy() {
@@ -146,7 +147,7 @@ func testSealedBindsTenant(e *env) {
 // its back, that a credential's sealed secret moved to another tenant (as
 // a database writer without the master key could) does not open for that
 // tenant: move must set the tenant of credential keyNumber, as SQL would.
-func SealedMovedRecord(t *testing.T, s lifecycle.Store, move func(ctx context.Context, keyNumber int64, tenant string) error) {
+func SealedMovedRecord(t *testing.T, s driver.Store, move func(ctx context.Context, keyNumber int64, tenant string) error) {
 	ctx := context.Background()
 	k, err := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: make([]byte, 32)})
 	if err != nil {

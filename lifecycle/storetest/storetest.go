@@ -1,4 +1,4 @@
-// Package storetest is the conformance suite of lifecycle.Store: what makes a
+// Package storetest is the conformance suite of driver.Store: what makes a
 // Store a Store. Every backend runs it from its own tests:
 //
 //	func TestConformance(t *testing.T) {
@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // Harness gives the suite a fresh, empty database.
@@ -32,7 +32,7 @@ type Harness interface {
 	// Open returns a new Store handle on the harness's database, as another
 	// process would open it. Every call opens another handle; the suite
 	// closes those it opens.
-	Open(ctx context.Context) (lifecycle.Store, error)
+	Open(ctx context.Context) (driver.Store, error)
 	// Close releases the database. The suite calls it once, after closing
 	// every Store it opened.
 	Close()
@@ -69,11 +69,11 @@ type env struct {
 	t      *testing.T
 	ctx    context.Context
 	h      Harness
-	stores []lifecycle.Store
+	stores []driver.Store
 }
 
 // store opens a new handle on the database.
-func (e *env) store() lifecycle.Store {
+func (e *env) store() driver.Store {
 	e.t.Helper()
 	s, err := e.h.Open(e.ctx)
 	if err != nil {
