@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/credlife/clm/lifecycle"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestRequestDefaults checks every default the request types document: a
@@ -23,26 +25,17 @@ func TestRequestDefaults(t *testing.T) {
 	t.Run("IssueCertificate", func(t *testing.T) {
 		var err error
 		cert, err = m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: dev, Subject: "/CN=ap1.example.com"})
-		if err != nil {
-			t.Fatalf("with no CA, formats or paths: %v", err)
-		}
+		require.NoError(t, err, "with no CA, formats or paths")
 		c := parsePEMCert(t, cert.Certificate.Data)
-		if cert.Certificate.Format != lifecycle.FormatPEM || cert.CA == nil || cert.CA.Format != lifecycle.FormatPEM {
-			t.Fatal("the certificate and the CA certificate default to PEM")
-		}
-		if c.Issuer.CommonName != f.ca.Certificate().Subject.CommonName {
-			t.Fatal("the CA defaults to the first of Options.CAs")
-		}
-		if !strings.HasPrefix(cert.PrivateKey.Reveal(), "-----BEGIN PRIVATE KEY-----") {
-			t.Fatal("without a passphrase the key is unencrypted PKCS#8")
-		}
-		if c.PublicKeyAlgorithm != x509.ECDSA {
-			t.Fatal("the key type defaults to EC-P256")
-		}
+		assert.Equal(t, lifecycle.FormatPEM, cert.Certificate.Format, "the certificate defaults to PEM")
+		require.NotNil(t, cert.CA, "the CA certificate is answered")
+		assert.Equal(t, lifecycle.FormatPEM, cert.CA.Format, "the CA certificate defaults to PEM")
+		assert.Equal(t, f.ca.Certificate().Subject.CommonName, c.Issuer.CommonName, "the CA defaults to the first of Options.CAs")
+		assert.True(t, strings.HasPrefix(cert.PrivateKey.Reveal(), "-----BEGIN PRIVATE KEY-----"), "without a passphrase the key is unencrypted PKCS#8")
+		assert.Equal(t, x509.ECDSA, c.PublicKeyAlgorithm, "the key type defaults to EC-P256")
 		again, err := m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: dev, Subject: "/CN=ap1.example.com"})
-		if err != nil || again.Certificate.KeyNumber == cert.Certificate.KeyNumber {
-			t.Fatalf("without a path a second request is a second certificate, not a retry: %v", err)
-		}
+		require.NoError(t, err)
+		assert.NotEqual(t, cert.Certificate.KeyNumber, again.Certificate.KeyNumber, "without a path a second request is a second certificate, not a retry")
 	})
 	t.Run("IssueCertificateRegistersUnnamedDevice", func(t *testing.T) {
 		res, err := m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Subject: "/CN=new"})
@@ -94,12 +87,10 @@ func TestRequestDefaults(t *testing.T) {
 	})
 	t.Run("Keys", func(t *testing.T) {
 		k, err := m.CreateKey(ctx, lifecycle.CreateKeyRequest{PSK: creds, Device: dev, Alias: "sensor"})
-		if err != nil {
-			t.Fatalf("with no key type, length or paths: %v", err)
-		}
-		if k.KeyType != "AES" || k.KeyLength != 128 || len(k.Key) != 16 {
-			t.Fatalf("the key defaults to AES-128: %s-%d", k.KeyType, k.KeyLength)
-		}
+		require.NoError(t, err, "with no key type, length or paths")
+		assert.Equal(t, "AES", k.KeyType, "the key type defaults to AES")
+		assert.Equal(t, 128, k.KeyLength, "the key length defaults to 128")
+		assert.Len(t, k.Key, 16)
 		if _, err := m.GetKey(ctx, lifecycle.GetKeyRequest{PSK: creds, Device: dev, KeyNumber: k.KeyNumber}); err != nil {
 			t.Fatalf("GetKey without a path: %v", err)
 		}
@@ -126,22 +117,14 @@ func TestRequestDefaults(t *testing.T) {
 			{m.DeletePSK(ctx, lifecycle.PSKCredentials{KeyID: "x", Password: "p"}), "KeyID"},
 		} {
 			var e *lifecycle.Error
-			if !errors.As(tc.err, &e) || e.Field != tc.field {
-				t.Errorf("%v: Field %q, want %q", tc.err, fieldOf(tc.err), tc.field)
+			if assert.ErrorAs(t, tc.err, &e) {
+				assert.Equal(t, tc.field, e.Field, "Error.Field of %v", tc.err)
 			}
 		}
 	})
 }
 
 func call[T any](_ T, err error) error { return err }
-
-func fieldOf(err error) string {
-	var e *lifecycle.Error
-	if errors.As(err, &e) {
-		return e.Field
-	}
-	return ""
-}
 
 func parsePEMCert(t *testing.T, data []byte) *x509.Certificate {
 	t.Helper()
