@@ -1,3 +1,8 @@
+//go:build !clmfuzz
+
+// The fuzz builds (make fuzz: -tags clmfuzz) leave this file out: fuzzing
+// instruments every package of the test binary, and libopenapi is large.
+
 package httpadapter_test
 
 import (
