@@ -363,13 +363,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		access := h.authorized(r)
-		if access == AccessNone {
-			h.licenseLim.Fail(addr, time.Now())
-		}
 		if h.auth != nil {
 			access = h.auth(r, access)
 		}
 		if access == AccessNone {
+			// Counted only when refused: a request the Authenticate hook
+			// lets in without the license is no failed guess.
+			h.licenseLim.Fail(addr, time.Now())
 			h.unauthorized(x)
 			return
 		}

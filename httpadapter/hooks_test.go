@@ -55,6 +55,13 @@ func TestAuthenticateHook(t *testing.T) {
 			t.Errorf("token %q, license %v: %d, want %d", tc.token, tc.license, got, tc.want)
 		}
 	}
+	// Requests the hook lets in without the license are not license
+	// failures: past the limit (100 per address) they are still served.
+	for i := range 110 {
+		if got := post("admin-token", false); got != 201 {
+			t.Fatalf("request %d with the token alone: %d, want 201", i+1, got)
+		}
+	}
 }
 
 // TestClientAddrObserveRequestID: behind a proxy the client address comes

@@ -507,8 +507,7 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		if leaf, err = e.issueLeaf(ctx, op, ca, caller.Tenant, kt, oc.RawSubject, old.Subject, oc.DNSNames, oc.IPAddresses); err != nil {
 			return nil, err
 		}
-	}
-	if !adopt.zero() {
+	} else {
 		release, err := e.expensive(ctx, op, heavyEncoding(f, req.Passphrase))
 		if err != nil {
 			return nil, err

@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -256,7 +255,10 @@ func (e *Engine) authenticate(ctx context.Context, op string, c PSKCredentials) 
 	match := subtle.ConstantTimeCompare(pw, []byte(c.Password)) == 1
 	clear(pw)
 	if !match {
-		e.countFailure(ctx, id, cmp.Or(client, clientOf(ctx)), now)
+		if client == "" {
+			client = clientOf(ctx)
+		}
+		e.countFailure(ctx, id, client, now)
 		return nil, errf(op, CodePasswordMismatch, "key", nil)
 	}
 	if failed {

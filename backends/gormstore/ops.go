@@ -470,12 +470,15 @@ func (o *ops) CountAuthFailures(ctx context.Context, fs ...driver.AuthFailure) (
 		})
 		return out, err
 	}
-	out := make([]*driver.AuthFailures, 0, len(fs))
 	for _, f := range fs {
 		if f.Limit < 1 || f.Window <= 0 || len(f.Client) > 64 {
 			return nil, errors.New("gormstore: CountAuthFailures: a limit below 1, a window not positive, or a client over 64 bytes")
 		}
-		db := o.with(ctx)
+	}
+	db := o.with(ctx)
+	out := make([]*driver.AuthFailures, 0, len(fs))
+	until := map[int64]int64{} // the FailuresUntil each PSK is raised to
+	for _, f := range fs {
 		err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&authFailureRow{KeyID: f.KeyID, Client: f.Client}).Error
 		if err != nil {
 			return nil, o.s.wrap(err)
@@ -502,11 +505,13 @@ func (o *ops) CountAuthFailures(ctx context.Context, fs ...driver.AuthFailure) (
 		if err != nil {
 			return nil, o.s.wrap(err)
 		}
-		err = db.Model(&pskRow{}).Where("key_id = ? AND failures_until < ?", f.KeyID, at+window).Update("failures_until", at+window).Error
-		if err != nil {
+		until[f.KeyID] = max(until[f.KeyID], at+window)
+		out = append(out, row.record())
+	}
+	for id, u := range until { // once per PSK, not once per pair counted
+		if err := db.Model(&pskRow{}).Where("key_id = ? AND failures_until < ?", id, u).Update("failures_until", u).Error; err != nil {
 			return nil, o.s.wrap(err)
 		}
-		out = append(out, row.record())
 	}
 	return out, nil
 }
