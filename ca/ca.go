@@ -23,15 +23,21 @@
 package ca
 
 import (
+	"bytes"
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 
 	"go.step.sm/crypto/keyutil"
 	"go.step.sm/crypto/x509util"
@@ -62,15 +68,47 @@ type Options struct {
 	// Rand is the source of serial numbers and signatures; crypto/rand when
 	// nil. It must be a CSPRNG.
 	Rand io.Reader
+
+	// Root, when the CA is created, makes a root that certifies
+	// intermediate CAs (path length 1) rather than one that issues to
+	// devices (path length 0). A root is opened to create intermediates
+	// (Issuer) and need not be handed to the engine.
+	Root bool
+	// Issuer, when the CA is created, makes it an intermediate CA signed
+	// by Issuer (a CA opened with Root) rather than a self-signed root; its
+	// validity ends no later than Issuer's. An existing CA is loaded as it
+	// is, whatever Issuer says. For an intermediate whose root is offline,
+	// see Import.
+	Issuer *CA
+	// DelegatedOCSP makes the CA sign OCSP responses with a responder
+	// certificate it issues itself (id-kp-OCSPSigning, id-pkix-ocsp-nocheck,
+	// an EC P-256 key held in memory only, valid 7 days and renewed at half
+	// of that) rather than with its own key, so that the CA's key (in an
+	// HSM, say) signs once a week instead of once per response. Always on
+	// for an Ed25519 CA key, which OCSP cannot use.
+	DelegatedOCSP bool
 }
 
 // CA is a local certificate authority. It implements lifecycle.CA.
 type CA struct {
 	name      string
 	cert      *x509.Certificate
+	chain     []*x509.Certificate // cert, then its issuers up to the root
 	signer    crypto.Signer
 	keyNumber int64
 	rand      io.Reader
+	now       func() time.Time
+
+	delegated bool
+	respMu    sync.Mutex
+	resp      *responder
+}
+
+// responder is a delegated OCSP responder: a certificate the CA issued
+// with id-kp-OCSPSigning, and its key.
+type responder struct {
+	cert *x509.Certificate
+	key  crypto.Signer
 }
 
 var _ lifecycle.CA = (*CA)(nil)
@@ -109,7 +147,7 @@ func Open(ctx context.Context, store driver.Store, keys lifecycle.KeySource, opt
 		o.Rand = rand.Reader
 	}
 	sealer := lifecycle.NewSealer(keys, o.Rand)
-	c := &CA{name: o.Name, rand: o.Rand}
+	c := &CA{name: o.Name, rand: o.Rand, now: o.Now, delegated: o.DelegatedOCSP}
 
 	rec, err := findCA(ctx, store, o.Name)
 	if errors.Is(err, driver.ErrNotFound) {
@@ -135,6 +173,9 @@ func Open(ctx context.Context, store driver.Store, keys lifecycle.KeySource, opt
 		return nil, fmt.Errorf("ca: %s: stored certificate: %w", o.Name, err)
 	}
 	c.keyNumber = rec.KeyNumber
+	if c.chain, err = chainOf(ctx, store, c.cert); err != nil {
+		return nil, fmt.Errorf("ca: %s: %w", o.Name, err)
+	}
 	switch {
 	case o.Signer != nil:
 		if !keyutil.Equal(o.Signer.Public(), c.cert.PublicKey) {
@@ -160,7 +201,64 @@ func Open(ctx context.Context, store driver.Store, keys lifecycle.KeySource, opt
 		}
 		c.signer = signer
 	}
+	if _, ok := c.signer.Public().(ed25519.PublicKey); ok {
+		c.delegated = true // OCSP signatures are RSA or ECDSA
+	}
 	return c, nil
+}
+
+// chainOf returns cert and its issuers up to a self-signed root, each
+// found among the CA certificates of the store.
+func chainOf(ctx context.Context, store driver.Store, cert *x509.Certificate) ([]*x509.Certificate, error) {
+	chain := []*x509.Certificate{cert}
+	var cas []*x509.Certificate
+	for len(chain) < 8 {
+		last := chain[len(chain)-1]
+		if bytes.Equal(last.RawIssuer, last.RawSubject) && last.CheckSignatureFrom(last) == nil {
+			return chain, nil
+		}
+		if cas == nil {
+			var err error
+			if cas, err = caCertificates(ctx, store); err != nil {
+				return nil, err
+			}
+		}
+		var issuer *x509.Certificate
+		for _, c := range cas {
+			if bytes.Equal(c.RawSubject, last.RawIssuer) && last.CheckSignatureFrom(c) == nil {
+				issuer = c
+				break
+			}
+		}
+		if issuer == nil {
+			return nil, errors.New("the certificate of its issuer is not in the store (Import records an offline root's chain)")
+		}
+		chain = append(chain, issuer)
+	}
+	return nil, errors.New("its chain is longer than 8 certificates")
+}
+
+// caCertificates reads every valid CA certificate of the store.
+func caCertificates(ctx context.Context, store driver.Store) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	q := driver.CredentialQuery{Kind: driver.KindCACertificate, States: []driver.CredentialState{driver.StateValid}, Limit: 100}
+	for {
+		page, err := store.ListCredentials(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page {
+			c, err := x509.ParseCertificate(r.Certificate)
+			if err != nil {
+				return nil, fmt.Errorf("stored CA certificate %d: %w", r.KeyNumber, err)
+			}
+			out = append(out, c)
+		}
+		if len(page) < q.Limit {
+			return out, nil
+		}
+		q.After = page[len(page)-1].KeyNumber
+	}
 }
 
 // findCA returns the newest valid CA certificate record of a name.
@@ -194,8 +292,7 @@ func create(ctx context.Context, tx driver.Tx, sealer *lifecycle.Sealer, o *Opti
 			return nil, err
 		}
 	}
-	kt, err := lifecycle.CertKeyTypeOf(signer.Public())
-	if err != nil {
+	if _, err := lifecycle.CertKeyTypeOf(signer.Public()); err != nil {
 		return nil, err
 	}
 	sn, err := lifecycle.NewSerialNumber(o.Rand)
@@ -218,31 +315,28 @@ func create(ctx context.Context, tx driver.Tx, sealer *lifecycle.Sealer, o *Opti
 		MaxPathLen:            0,
 		MaxPathLenZero:        true,
 	}
+	if o.Root {
+		tmpl.MaxPathLen, tmpl.MaxPathLenZero = 1, false
+	}
 	if tmpl.SubjectKeyId, err = x509util.GenerateSubjectKeyID(signer.Public()); err != nil {
 		return nil, err
 	}
-	cert, err := x509util.CreateCertificate(tmpl, tmpl, signer.Public(), signer)
+	parent, parentKey := tmpl, signer
+	if o.Issuer != nil {
+		parent, parentKey = o.Issuer.cert, o.Issuer.signer
+		if parent.NotAfter.Before(tmpl.NotAfter) {
+			tmpl.NotAfter = parent.NotAfter
+		}
+	}
+	cert, err := x509util.CreateCertificate(tmpl, parent, signer.Public(), parentKey)
 	if err != nil {
 		return nil, err
 	}
-	kn, err := tx.NextNumber(ctx, driver.SeqKeyNumber)
+	rec, err := caRecord(ctx, tx, o.Name, cert)
 	if err != nil {
 		return nil, err
 	}
-	rec := &driver.CredentialRecord{
-		KeyNumber:   kn,
-		Kind:        driver.KindCACertificate,
-		State:       driver.StateValid,
-		CA:          o.Name,
-		Serial:      lifecycle.FormatSerial(cert.SerialNumber),
-		Subject:     "/CN=" + o.CommonName,
-		KeyType:     string(kt),
-		KeyLength:   kt.Bits(),
-		Certificate: cert.Raw,
-		NotBefore:   cert.NotBefore,
-		NotAfter:    cert.NotAfter,
-		CreatedAt:   now,
-	}
+	rec.CreatedAt = now
 	if o.Signer == nil {
 		der, err := x509.MarshalPKCS8PrivateKey(signer)
 		if err != nil {
@@ -266,8 +360,9 @@ func (c *CA) Name() string { return c.name }
 // Certificate implements lifecycle.CA.
 func (c *CA) Certificate() *x509.Certificate { return c.cert }
 
-// Chain implements lifecycle.CA: the root alone.
-func (c *CA) Chain() []*x509.Certificate { return []*x509.Certificate{c.cert} }
+// Chain implements lifecycle.CA: the CA's certificate, then its issuers
+// up to the root (a root alone for a root).
+func (c *CA) Chain() []*x509.Certificate { return c.chain }
 
 // KeyNumber implements lifecycle.CA.
 func (c *CA) KeyNumber() int64 { return c.keyNumber }
@@ -311,4 +406,165 @@ func (c *CA) SignCRL(ctx context.Context, template *x509.RevocationList) ([]byte
 		return nil, fmt.Errorf("ca: %s: CRL: %w", c.name, err)
 	}
 	return der, nil
+}
+
+// SignOCSP implements lifecycle.CA, with the CA's key or, with
+// Options.DelegatedOCSP, a responder certificate's.
+func (c *CA) SignOCSP(ctx context.Context, template *ocsp.Response) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t := *template
+	responderCert, key := c.cert, c.signer
+	if c.delegated {
+		r, err := c.responder(ctx)
+		if err != nil {
+			return nil, err
+		}
+		responderCert, key, t.Certificate = r.cert, r.key, r.cert
+	}
+	der, err := ocsp.CreateResponse(c.cert, responderCert, t, key)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s: OCSP: %w", c.name, err)
+	}
+	return der, nil
+}
+
+// responderValidity is how long a delegated OCSP responder's certificate
+// is valid; a new one is made when half of it has passed.
+const responderValidity = 7 * 24 * time.Hour
+
+// oidOCSPNoCheck is id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): a client
+// need not check the responder certificate's own status.
+var oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
+
+// responder returns the delegated responder, issuing a new one when there
+// is none or half of its validity has passed.
+func (c *CA) responder(ctx context.Context) (*responder, error) {
+	c.respMu.Lock()
+	defer c.respMu.Unlock()
+	now := c.now()
+	if r := c.resp; r != nil && now.Before(r.cert.NotBefore.Add(responderValidity/2)) && !now.Before(r.cert.NotBefore) {
+		return r, nil
+	}
+	key, err := keyutil.GenerateSigner("EC", "P-256", 0)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s: OCSP responder key: %w", c.name, err)
+	}
+	start := now.UTC().Truncate(time.Second).Add(-time.Minute)
+	end := start.Add(responderValidity)
+	if c.cert.NotAfter.Before(end) {
+		end = c.cert.NotAfter
+	}
+	cert, err := c.Sign(ctx, &x509.Certificate{
+		Subject:         pkix.Name{CommonName: c.cert.Subject.CommonName + " OCSP responder"},
+		NotBefore:       start,
+		NotAfter:        end,
+		KeyUsage:        x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
+		ExtraExtensions: []pkix.Extension{{Id: oidOCSPNoCheck, Value: asn1.NullBytes}},
+	}, key.Public())
+	if err != nil {
+		return nil, err
+	}
+	c.resp = &responder{cert: cert, key: key}
+	return c.resp, nil
+}
+
+// Import records in the store an intermediate CA made elsewhere, whose root
+// stays offline: chain is its certificate first, then each issuer up to
+// the (self-signed) root; key is its private key, sealed in the store
+// under keys, or nil when the key stays in a KMS or an HSM (Open then
+// takes it as Options.Signer). Each issuer is recorded as a CA
+// certificate without a key, under the name name.1, name.2, ... Open(name)
+// then loads the CA with its chain. Import refuses a chain that does not
+// verify, a key that is not the certificate's, and a name already in use.
+func Import(ctx context.Context, store driver.Store, keys lifecycle.KeySource, name string, chain []*x509.Certificate, key crypto.Signer) error {
+	if name == "" || name == lifecycle.CANameCA || len(name) > 24 {
+		return fmt.Errorf("ca: import: name %q is empty, reserved or longer than 24 bytes", name)
+	}
+	if len(chain) == 0 || len(chain) > 8 {
+		return fmt.Errorf("ca: import %s: a chain is 1 to 8 certificates", name)
+	}
+	for i, c := range chain {
+		if !c.IsCA || !c.BasicConstraintsValid {
+			return fmt.Errorf("ca: import %s: certificate %d of the chain is not a CA", name, i)
+		}
+		issuer := c
+		if i+1 < len(chain) {
+			issuer = chain[i+1]
+		}
+		if err := c.CheckSignatureFrom(issuer); err != nil || !bytes.Equal(c.RawIssuer, issuer.RawSubject) {
+			return fmt.Errorf("ca: import %s: certificate %d of the chain is not signed by the next", name, i)
+		}
+	}
+	if key != nil && !keyutil.Equal(key.Public(), chain[0].PublicKey) {
+		return fmt.Errorf("ca: import %s: the key is not the certificate's", name)
+	}
+	sealer := lifecycle.NewSealer(keys, rand.Reader)
+	return store.Atomic(ctx, func(tx driver.Tx) error {
+		if _, err := tx.NextNumber(ctx, driver.Sequence("calock/"+name)); err != nil {
+			return err
+		}
+		if _, err := findCA(ctx, tx, name); !errors.Is(err, driver.ErrNotFound) {
+			if err == nil {
+				err = fmt.Errorf("ca: import %s: the store already has a CA of that name", name)
+			}
+			return err
+		}
+		// The root first; the order does not matter to chainOf, which
+		// finds issuers by subject and signature.
+		for i := len(chain) - 1; i >= 0; i-- {
+			n := name
+			if i > 0 {
+				n = fmt.Sprintf("%s.%d", name, i)
+			}
+			rec, err := caRecord(ctx, tx, n, chain[i])
+			if err != nil {
+				return err
+			}
+			if i == 0 && key != nil {
+				der, err := x509.MarshalPKCS8PrivateKey(key)
+				if err != nil {
+					return fmt.Errorf("ca: import %s: %w", name, err)
+				}
+				rec.Secret, err = sealer.SealFor(ctx, driver.SealedOf(rec), der)
+				clear(der)
+				if err != nil {
+					return err
+				}
+			}
+			if err := tx.CreateCredential(ctx, rec); err != nil {
+				return fmt.Errorf("ca: import %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// caRecord is the record of a CA certificate under a name and a new
+// keynumber, without its key.
+func caRecord(ctx context.Context, tx driver.Tx, name string, cert *x509.Certificate) (*driver.CredentialRecord, error) {
+	kt, err := lifecycle.CertKeyTypeOf(cert.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s: %w", name, err)
+	}
+	kn, err := tx.NextNumber(ctx, driver.SeqKeyNumber)
+	if err != nil {
+		return nil, err
+	}
+	return &driver.CredentialRecord{
+		KeyNumber:   kn,
+		Kind:        driver.KindCACertificate,
+		State:       driver.StateValid,
+		CA:          name,
+		Serial:      lifecycle.FormatSerial(cert.SerialNumber),
+		Subject:     "/CN=" + cert.Subject.CommonName,
+		KeyType:     string(kt),
+		KeyLength:   kt.Bits(),
+		Certificate: cert.Raw,
+		NotBefore:   cert.NotBefore,
+		NotAfter:    cert.NotAfter,
+		CreatedAt:   time.Now().UTC(),
+	}, nil
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/ca"
@@ -142,4 +144,122 @@ func TestExternalSigner(t *testing.T) {
 		t.Fatalf("reopening with the same signer: %v", err)
 	}
 	catest.Run(t, func(*testing.T) lifecycle.CA { return again }, &catest.Options{Issuances: 500})
+}
+
+// hierarchy opens a root (sealed in the store) and an intermediate "ca1"
+// under it on one store.
+func hierarchy(t *testing.T, s driver.Store, o *ca.Options) (root, ca1 *ca.CA) {
+	t.Helper()
+	ctx := context.Background()
+	root, err := ca.Open(ctx, s, keys(t), &ca.Options{Name: "root", Root: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ca.Options{}
+	if o != nil {
+		opts = *o
+	}
+	opts.Name, opts.Issuer = "ca1", root
+	if ca1, err = ca.Open(ctx, s, keys(t), &opts); err != nil {
+		t.Fatal(err)
+	}
+	return root, ca1
+}
+
+func TestConformanceIntermediate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts ca.Options
+	}{{"Sealed", ca.Options{}}, {"DelegatedOCSP", ca.Options{DelegatedOCSP: true}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			catest.Run(t, func(t *testing.T) lifecycle.CA {
+				_, c := hierarchy(t, openStore(t, filepath.Join(t.TempDir(), "clm.db")), &tc.opts)
+				return c
+			}, &catest.Options{Issuances: 1000})
+		})
+	}
+}
+
+func TestIntermediateChain(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "clm.db")
+	s := openStore(t, path)
+	root, c := hierarchy(t, s, nil)
+	chain := c.Chain()
+	if len(chain) != 2 || !chain[1].Equal(root.Certificate()) || !chain[0].Equal(c.Certificate()) {
+		t.Fatalf("the intermediate's chain is %d certificates, want itself and the root", len(chain))
+	}
+	if root.Certificate().MaxPathLen != 1 || c.Certificate().MaxPathLen != 0 || !c.Certificate().MaxPathLenZero {
+		t.Fatalf("path lengths: root %d, intermediate %d (zero %v); want 1 and 0", root.Certificate().MaxPathLen, c.Certificate().MaxPathLen, c.Certificate().MaxPathLenZero)
+	}
+	if c.Certificate().NotAfter.After(root.Certificate().NotAfter) {
+		t.Fatal("the intermediate outlives its root")
+	}
+	// Reopened from the store (without Issuer), it has the same chain.
+	again, err := ca.Open(ctx, s, keys(t), &ca.Options{Name: "ca1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Chain(); len(got) != 2 || !got[0].Equal(chain[0]) || !got[1].Equal(chain[1]) {
+		t.Fatal("reopened, the intermediate lost its chain")
+	}
+	leaf, err := c.Sign(ctx, &x509.Certificate{Subject: pkix.Name{CommonName: "d"}, NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, c.Signer().Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(root.Certificate())
+	inter.AddCert(c.Certificate())
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("a leaf of the intermediate does not verify with the root alone as anchor: %v", err)
+	}
+}
+
+func TestImportOfflineRoot(t *testing.T) {
+	ctx := context.Background()
+	// The root lives on another store (an offline machine) and never
+	// touches this one.
+	offline := openStore(t, filepath.Join(t.TempDir(), "offline.db"))
+	root, inter := hierarchy(t, offline, nil)
+	s := openStore(t, filepath.Join(t.TempDir(), "clm.db"))
+
+	// Refusals change nothing.
+	other, err := lifecycle.GenerateCertKey(lifecycle.KeyECP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range map[string]func() error{
+		"wrong key": func() error { return ca.Import(ctx, s, keys(t), "ca1", inter.Chain(), other) },
+		"broken chain": func() error {
+			return ca.Import(ctx, s, keys(t), "ca1", []*x509.Certificate{inter.Certificate(), inter.Certificate()}, inter.Signer())
+		},
+		"reserved name":  func() error { return ca.Import(ctx, s, keys(t), lifecycle.CANameCA, inter.Chain(), inter.Signer()) },
+		"no certificate": func() error { return ca.Import(ctx, s, keys(t), "ca1", nil, inter.Signer()) },
+	} {
+		if err := call(); err == nil {
+			t.Fatalf("%s: Import accepted it", name)
+		}
+	}
+	if page, err := s.ListCredentials(ctx, driver.CredentialQuery{Limit: 10}); err != nil || len(page) != 0 {
+		t.Fatalf("a refused Import recorded %d credentials (%v)", len(page), err)
+	}
+
+	if err := ca.Import(ctx, s, keys(t), "ca1", inter.Chain(), inter.Signer()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.Import(ctx, s, keys(t), "ca1", inter.Chain(), inter.Signer()); err == nil {
+		t.Fatal("a second Import under the same name was accepted")
+	}
+	c, err := ca.Open(ctx, s, keys(t), &ca.Options{Name: "ca1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Chain(); len(got) != 2 || !got[1].Equal(root.Certificate()) || !got[0].Equal(inter.Certificate()) {
+		t.Fatal("the imported CA's chain is not the intermediate and its root")
+	}
+	if _, err := ca.Open(ctx, s, keys(t), &ca.Options{Name: "ca1.1"}); err == nil {
+		t.Fatal("the offline root opened as a CA on this store: its key is not here")
+	}
+	catest.Run(t, func(*testing.T) lifecycle.CA { return c }, &catest.Options{Issuances: 500})
 }

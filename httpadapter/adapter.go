@@ -14,9 +14,12 @@
 //	POST KeyInfo       mode create | get | update | delete   symmetric keys
 //	GET  SystemStatus  health (no authentication)
 //	GET  CRL           ?catype=ca1[&format=pem] (no authentication)
+//	POST OCSP/{catype}            an OCSP request, DER (no authentication)
+//	GET  OCSP/{catype}/{request}  the same, base64 and URL-escaped
+//	GET  CACert        ?catype=ca1[&format=pem] the CA's certificate (no authentication)
 //	GET  openapi.yaml  the OpenAPI 3.1 document of all of this (no authentication)
 //
-// Every endpoint but SystemStatus and CRL needs HTTP Basic authentication
+// Every endpoint but SystemStatus, CRL, OCSP and CACert needs HTTP Basic authentication
 // with the user secureware-clm and the installation's license key; a failure
 // answers 401 with WWW-Authenticate. Bodies are decoded strictly and in the
 // spec's order of checks: JSON syntax (1101), mode (1102/1103), required
@@ -338,7 +341,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wire.PathKeyInfo:      {[]string{"POST"}, true, h.keyInfo},
 		wire.PathSystemStatus: {[]string{"GET"}, false, h.systemStatus},
 		wire.PathCRL:          {[]string{"GET"}, false, h.crl},
+		wire.PathOCSP:         {[]string{"GET", "POST"}, false, h.ocspServe},
+		wire.PathCACert:       {[]string{"GET"}, false, h.caCert},
 		"openapi.yaml":        {[]string{"GET"}, false, h.openAPIDoc},
+	}
+	if strings.HasPrefix(name, wire.PathOCSP+"/") {
+		name = wire.PathOCSP // OCSP/{catype}[/{request}]
+	} else if name == wire.PathOCSP {
+		name = "" // the CA is part of the path
 	}
 	rt, ok := routes[name]
 	if ok {
@@ -375,7 +385,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		x.access = access
 	}
-	if h.byAddr != nil && r.Method == http.MethodPost && h.byAddr.Locked(addr, time.Now()) {
+	if h.byAddr != nil && rt.auth && r.Method == http.MethodPost && h.byAddr.Locked(addr, time.Now()) {
 		x.failCode(lifecycle.CodePSKNotActive, http.StatusForbidden)
 		return
 	}

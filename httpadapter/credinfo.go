@@ -67,11 +67,13 @@ func (h *Handler) credInfo(x *exchange) {
 		b.require(fKeyID, fKey, fDevName, fCertMode, fCAType, fKeyFile)
 		certMode := b.str(fCertMode...)
 		format := b.str("clientcerttype")
+		leaf := certMode == "client" || certMode == "csr"
 		b.requireIf(certMode == "client", fSubject...)
-		b.requireIf(certMode == "client", fCliFile...)
-		b.requireIf(certMode == "caonly" || (certMode == "client" && (format == "" || format == "pem")), fCAFile...)
+		b.requireIf(certMode == "csr", fCSR...)
+		b.requireIf(leaf, fCliFile...)
+		b.requireIf(certMode == "caonly" || (leaf && (format == "" || format == "pem")), fCAFile...)
 		b.requireIf(certMode == "client" && format == "p12", fPass...)
-		if certMode != "" && certMode != "client" && certMode != "caonly" {
+		if certMode != "" && certMode != "client" && certMode != "caonly" && certMode != "csr" {
 			b.bad("certmode")
 		}
 		psk, dev := b.psk(), b.device()
@@ -90,6 +92,22 @@ func (h *Handler) credInfo(x *exchange) {
 			}
 			setDevice(&resp, res.Device)
 			setCA(&resp, &res.CA)
+		} else if certMode == "csr" {
+			req := lifecycle.IssueFromCSRRequest{PSK: psk, Device: dev, CA: caType, CSR: []byte(b.str(fCSR...)),
+				Subject: b.str(fSubject...), Format: lifecycle.CertFormat(format), CAFormat: lifecycle.CertFormat(caFormat),
+				Path: b.str(fCliFile...), CAPath: caPath, KeyPath: keyPath}
+			if err := b.err("IssueCertificateFromCSR"); err != nil {
+				x.fail(err)
+				return
+			}
+			res, err := h.m.IssueCertificateFromCSR(ctx, req)
+			if err != nil {
+				x.fail(err)
+				return
+			}
+			setDevice(&resp, res.Device)
+			setCA(&resp, res.CA)
+			setClient(&resp, res)
 		} else {
 			req := lifecycle.IssueCertificateRequest{PSK: psk, Device: dev, CA: caType, Subject: b.str(fSubject...),
 				Format: lifecycle.CertFormat(format), CAFormat: lifecycle.CertFormat(caFormat),
@@ -132,10 +150,11 @@ func (h *Handler) credInfo(x *exchange) {
 		b.require(fFilePath)
 		certType := b.str("certtype")
 		adopting := b.has("newkeynumber") || b.has("newcertserial")
-		b.requireIf(!adopting || certType == "p12", fPass...)
+		withCSR := b.has(fCSR...)
+		b.requireIf((!adopting && !withCSR) || certType == "p12", fPass...)
 		req := lifecycle.RenewCertificateRequest{PSK: b.psk(), Device: b.device(), CA: b.str(fCAType...), Ref: b.ref(""), Adopt: b.ref("new"),
 			Format: lifecycle.CertFormat(certType), Passphrase: lifecycle.Secret(b.str(fPass...)),
-			Path: b.str(fFilePath...), NewPath: b.str("newfilepath")}
+			Path: b.str(fFilePath...), NewPath: b.str("newfilepath"), CSR: []byte(b.str(fCSR...))}
 		if err := b.err("RenewCertificate"); err != nil {
 			x.fail(err)
 			return

@@ -199,6 +199,7 @@ var (
 	fCAFile   = []string{"cafilepath", "caffilepath", "cafepath"}
 	fCliFile  = []string{"clientfilepath"}
 	fSubject  = []string{"clientsubject"}
+	fCSR      = []string{"csr"}
 	fPass     = []string{"passphrase"}
 	fFilePath = []string{"filepath"}
 	fKeyType  = []string{"keytype"}

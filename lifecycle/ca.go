@@ -8,6 +8,8 @@ import (
 	"io"
 	"math/big"
 	"strings"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // CA is a certificate authority the engine issues through: the driver
@@ -45,6 +47,22 @@ type CA interface {
 	// ThisUpdate, NextUpdate, RevokedCertificateEntries) and returns it in
 	// DER. It never modifies template.
 	SignCRL(ctx context.Context, template *x509.RevocationList) ([]byte, error)
+
+	// SignOCSP signs an OCSP response (RFC 6960) about a certificate the
+	// CA issued, from template (Status, SerialNumber, ThisUpdate,
+	// NextUpdate, RevokedAt, RevocationReason, IssuerHash), with its own key
+	// or with a delegated responder's (a certificate it issued with
+	// id-kp-OCSPSigning, which the response then carries), and returns it
+	// in DER. It never modifies template.
+	SignOCSP(ctx context.Context, template *ocsp.Response) ([]byte, error)
+}
+
+// IssuerURLs are the public URLs of a CA's services that issued
+// certificates name (RFC 5280 §4.2.2.1 and §4.2.1.13).
+type IssuerURLs struct {
+	OCSP      []string // OCSP responders (authorityInfoAccess id-ad-ocsp)
+	CAIssuers []string // the CA's certificate, DER (authorityInfoAccess id-ad-caIssuers)
+	CRL       []string // the CA's CRL (cRLDistributionPoints)
 }
 
 // CANameCA is the catype that addresses CA certificates themselves (spec

@@ -17,12 +17,14 @@ import (
 
 	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 // certFixture is an engine with the local CA on SQLite, and a PSK.
 type certFixture struct {
 	t     testing.TB
 	m     *lifecycle.Engine
+	store driver.Store
 	ca    *ca.CA
 	creds lifecycle.PSKCredentials
 	dev   lifecycle.DeviceRequest
@@ -49,7 +51,7 @@ func newCertFixtureTB(t testing.TB, o *lifecycle.Options) *certFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &certFixture{t: t, m: m, ca: c, creds: lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}, dir: t.TempDir()}
+	f := &certFixture{t: t, m: m, store: s, ca: c, creds: lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}, dir: t.TempDir()}
 	d, err := m.EnrollDevice(ctx, lifecycle.EnrollDeviceRequest{PSK: f.creds, Device: lifecycle.DeviceRequest{Name: "gw"}})
 	if err != nil {
 		t.Fatal(err)

@@ -7,8 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
-	"net"
-	"strings"
+	"net/netip"
 	"time"
 
 	"github.com/credlife/clm/lifecycle/driver"
@@ -125,51 +124,88 @@ func (e *Engine) defaultCA() CA {
 	return e.caList[0]
 }
 
+// encodedCA writes a CA's certificate: in PEM, with the rest of its chain
+// after it (an intermediate's issuers up to the root), in DER alone.
 func encodedCA(ca CA, f CertFormat) *EncodedCertificate {
 	cert := ca.Certificate()
+	data := encodeCertificate(cert.Raw, f)
+	if chain := ca.Chain(); f == FormatPEM && len(chain) > 1 {
+		for _, c := range chain[1:] {
+			data = append(data, encodeCertificate(c.Raw, FormatPEM)...)
+		}
+	}
 	return &EncodedCertificate{
 		KeyNumber: ca.KeyNumber(),
 		Serial:    FormatSerial(cert.SerialNumber),
 		Format:    f,
-		Data:      encodeCertificate(cert.Raw, f),
+		Data:      data,
 		NotAfter:  cert.NotAfter,
 	}
 }
 
-// newLeaf is a certificate made but not yet recorded.
+// newLeaf is a certificate made but not yet recorded. key is nil for a
+// certificate of a CSR.
 type newLeaf struct {
 	key    crypto.Signer
 	cert   *x509.Certificate
 	record *driver.CredentialRecord
 }
 
-// issueLeaf generates a key, has ca sign a certificate with the given
-// subject and SANs, and seals the key under a new keynumber.
-func (e *Engine) issueLeaf(ctx context.Context, op string, ca CA, tenant string, kt CertKeyType, rawSubject []byte, subjectText string, dns []string, ips []net.IP) (*newLeaf, error) {
+// issueLeaf generates a key of type kt and has ca sign a certificate for
+// it as spec says; the key is sealed under the new keynumber.
+func (e *Engine) issueLeaf(ctx context.Context, op string, ca CA, tenant string, kt CertKeyType, spec *leafSpec) (*newLeaf, error) {
 	key, err := e.certKey(kt)
 	if err != nil {
 		return nil, errf(op, CodeCryptoFailed, "", err)
 	}
-	now := e.now().UTC().Truncate(time.Second)
-	usage := x509.KeyUsageDigitalSignature
-	if kt == KeyRSA2048 || kt == KeyRSA3072 || kt == KeyRSA4096 {
-		usage |= x509.KeyUsageKeyEncipherment
+	leaf, err := e.signLeaf(ctx, op, ca, tenant, key.Public(), kt, spec)
+	if err != nil {
+		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		RawSubject:            rawSubject,
-		NotBefore:             now.Add(-time.Minute), // allow for devices whose clock runs slow
-		NotAfter:              now.Add(e.certValidity),
-		KeyUsage:              usage,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		DNSNames:              dns,
-		IPAddresses:           ips,
-	}
-	cert, err := ca.Sign(ctx, tmpl, key.Public())
+	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, errf(op, CodeCryptoFailed, "", err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	leaf.key = key
+	leaf.record.Secret, err = e.sealer.SealFor(ctx, driver.SealedOf(leaf.record), der)
+	clear(der)
+	if err != nil {
+		return nil, err
+	}
+	return leaf, nil
+}
+
+// signLeaf has ca sign a certificate for pub as spec says, under a new
+// keynumber, with the CA's URLs when the engine knows them. The record
+// holds no private key.
+func (e *Engine) signLeaf(ctx context.Context, op string, ca CA, tenant string, pub crypto.PublicKey, kt CertKeyType, spec *leafSpec) (*newLeaf, error) {
+	raw := spec.raw
+	if raw == nil {
+		var err error
+		if raw, err = asn1.Marshal(spec.subject.RDNSequence()); err != nil {
+			return nil, errf(op, CodeCryptoFailed, "", err)
+		}
+	}
+	now := e.now().UTC().Truncate(time.Second)
+	notAfter := now.Add(spec.validity)
+	if caEnd := ca.Certificate().NotAfter; caEnd.Before(notAfter) {
+		notAfter = caEnd // a certificate never outlives its issuer
+	}
+	tmpl := &x509.Certificate{
+		RawSubject:            raw,
+		NotBefore:             now.Add(-time.Minute), // allow for devices whose clock runs slow
+		NotAfter:              notAfter,
+		KeyUsage:              spec.usage,
+		ExtKeyUsage:           spec.ext,
+		BasicConstraintsValid: true,
+		DNSNames:              spec.dns,
+		IPAddresses:           spec.ips,
+	}
+	if e.urls != nil {
+		u := e.urls(ca.Name())
+		tmpl.OCSPServer, tmpl.IssuingCertificateURL, tmpl.CRLDistributionPoints = u.OCSP, u.CAIssuers, u.CRL
+	}
+	cert, err := ca.Sign(ctx, tmpl, pub)
 	if err != nil {
 		return nil, errf(op, CodeCryptoFailed, "", err)
 	}
@@ -177,23 +213,17 @@ func (e *Engine) issueLeaf(ctx context.Context, op string, ca CA, tenant string,
 	if err != nil {
 		return nil, e.storeErr(op, entityNone, err)
 	}
-	sealed, err := e.sealer.SealFor(ctx, driver.SealedValue{Kind: driver.SealedCredentialSecret, ID: kn, Tenant: tenant, CredentialKind: driver.KindCertificate}, der)
-	clear(der)
-	if err != nil {
-		return nil, err
-	}
-	return &newLeaf{key: key, cert: cert, record: &driver.CredentialRecord{
+	return &newLeaf{cert: cert, record: &driver.CredentialRecord{
 		KeyNumber:   kn,
 		Tenant:      tenant,
 		Kind:        driver.KindCertificate,
 		State:       driver.StateValid,
 		CA:          ca.Name(),
 		Serial:      FormatSerial(cert.SerialNumber),
-		Subject:     subjectText,
+		Subject:     spec.text(),
 		KeyType:     string(kt),
 		KeyLength:   kt.Bits(),
 		Certificate: cert.Raw,
-		Secret:      sealed,
 		NotBefore:   cert.NotBefore,
 		NotAfter:    cert.NotAfter,
 		CreatedAt:   e.now().UTC(),
@@ -203,8 +233,19 @@ func (e *Engine) issueLeaf(ctx context.Context, op string, ca CA, tenant string,
 // encodeLeaf writes a certificate and its key as a response carries them.
 func (e *Engine) encodeLeaf(op string, rec *driver.CredentialRecord, cert *x509.Certificate, key crypto.PrivateKey, f CertFormat, passphrase Secret) (EncodedCertificate, Secret, error) {
 	enc := EncodedCertificate{KeyNumber: rec.KeyNumber, Serial: rec.Serial, Format: f, NotAfter: rec.NotAfter}
+	if key == nil { // a certificate of a CSR: the device has the key
+		if f == FormatP12 {
+			return enc, "", errNoServerKey(op)
+		}
+		enc.Data = encodeCertificate(rec.Certificate, f)
+		return enc, "", nil
+	}
 	if f == FormatP12 {
-		pfx, err := encodePKCS12(key, cert, passphrase, e.legacyP12)
+		var chain []*x509.Certificate
+		if ca := e.cas[rec.CA]; ca != nil && len(ca.Chain()) > 1 {
+			chain = ca.Chain() // an intermediate's PFX carries its chain
+		}
+		pfx, err := encodePKCS12(key, cert, chain, passphrase, e.legacyP12)
 		if err != nil {
 			return enc, "", errf(op, CodeCryptoFailed, "", err)
 		}
@@ -226,10 +267,14 @@ func heavyEncoding(f CertFormat, passphrase Secret) bool {
 }
 
 // openLeaf reads back the certificate and private key of a record.
+// The key is nil for a certificate of a CSR.
 func (e *Engine) openLeaf(ctx context.Context, op string, rec *driver.CredentialRecord) (*x509.Certificate, crypto.PrivateKey, error) {
 	cert, err := x509.ParseCertificate(rec.Certificate)
 	if err != nil {
 		return nil, nil, errf(op, CodeDBData, "", err)
+	}
+	if len(rec.Secret) == 0 {
+		return cert, nil, nil
 	}
 	der, err := e.sealer.OpenSealed(ctx, driver.SealedOf(rec))
 	if err != nil {
@@ -300,9 +345,6 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	caf := c.certFormat("cacerttype", req.CAFormat, false)
 	c.require("passphrase", req.Passphrase != "" || f != FormatP12)
 	sub := c.subject("clientsubject", req.Subject)
-	if sub != nil && !e.wildcards {
-		c.format("clientsubject", !strings.Contains(sub.CommonName(), "*"), "a wildcard (*) in the CN is refused")
-	}
 	kt := CertKeyType(req.KeyType)
 	if kt == "" {
 		kt = e.certKeyType
@@ -324,21 +366,16 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	if ca == nil {
 		return nil, errf(op, CodeCANameInvalid, "catype", nil)
 	}
+	spec, err := e.policyFor(ca.Name(), caller.Tenant).apply(caller.Tenant, kt, names{subject: sub}, e.certValidity)
+	if err != nil {
+		return nil, policyFail(op, err, "keytype", "clientsubject")
+	}
 	release, err := e.expensive(ctx, op, heavyEncoding(f, req.Passphrase) || kt.isRSA())
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	raw, err := asn1.Marshal(sub.RDNSequence())
-	if err != nil {
-		return nil, errf(op, CodeCryptoFailed, "", err)
-	}
-	dns, addrs := sub.SANs()
-	ips := make([]net.IP, len(addrs))
-	for i, a := range addrs {
-		ips[i] = a.AsSlice()
-	}
-	leaf, err := e.issueLeaf(ctx, op, ca, caller.Tenant, kt, raw, sub.String(), dns, ips)
+	leaf, err := e.issueLeaf(ctx, op, ca, caller.Tenant, kt, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +384,7 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 		if d.ID != "" && req.Path != "" {
 			var err error
 			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *driver.CredentialRecord) bool {
-				return r.Kind == driver.KindCertificate && r.CA == leaf.record.CA && r.Subject == leaf.record.Subject && r.KeyType == leaf.record.KeyType
+				return r.Kind == driver.KindCertificate && r.CA == leaf.record.CA && r.Subject == leaf.record.Subject && r.KeyType == leaf.record.KeyType && len(r.Secret) > 0
 			})
 			if err != nil || replayed != nil {
 				return err
@@ -427,6 +464,8 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 			return errf(op, CodeCertRevoked, "keynumber", nil)
 		case !now.Before(rec.NotAfter):
 			return errf(op, CodeCertExpired, "keynumber", nil)
+		case f == FormatP12 && len(rec.Secret) == 0:
+			return errNoServerKey(op)
 		}
 		return tx.PutBinding(ctx, &driver.BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: rec.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()})
 	})
@@ -468,6 +507,9 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 	c.passphrase(req.Passphrase, f == FormatP12)
 	c.text("filepath", req.Path, MaxPathLen)
 	c.text("newfilepath", req.NewPath, MaxPathLen)
+	csr := c.csr("csr", req.CSR, false)
+	c.format("csr", csr == nil || adopt.zero(), "a CSR asks for a new certificate; it cannot go with an adoption")
+	c.format("certtype", csr == nil || f != FormatP12, "the server holds no private key for a CSR: pem or der")
 	caller, err := e.admit(ctx, op, c, req.PSK)
 	if err != nil {
 		return nil, err
@@ -495,16 +537,41 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		if err != nil {
 			return nil, errf(op, CodeDBData, "", err)
 		}
+		if csr == nil && len(old.Secret) == 0 {
+			return nil, errf(op, CodeMissing, "csr", errors.New("a certificate issued for a CSR renews with a new CSR"))
+		}
 		kt := CertKeyType(old.KeyType)
 		if !kt.Valid() {
 			kt = e.certKeyType
 		}
-		release, err := e.expensive(ctx, op, heavyEncoding(f, req.Passphrase) || kt.isRSA())
+		if csr != nil {
+			kt, _ = CertKeyTypeOf(csr.PublicKey) // checked with the CSR
+		}
+		sub, err := ParseSubject(old.Subject)
+		if err != nil {
+			return nil, errf(op, CodeDBData, "", err)
+		}
+		n := names{subject: sub, dns: oc.DNSNames, cnInSAN: true, keepSubject: true}
+		for _, ip := range oc.IPAddresses {
+			a, _ := netip.AddrFromSlice(ip)
+			n.ips = append(n.ips, a.Unmap())
+		}
+		spec, err := e.policyFor(ca.Name(), caller.Tenant).apply(caller.Tenant, kt, n, e.certValidity)
+		if err != nil {
+			return nil, policyFail(op, err, "csr", "keynumber")
+		}
+		spec.raw, spec.rawText = oc.RawSubject, old.Subject
+		release, err := e.expensive(ctx, op, (csr == nil && heavyEncoding(f, req.Passphrase)) || (csr == nil && kt.isRSA()))
 		if err != nil {
 			return nil, err
 		}
 		defer release()
-		if leaf, err = e.issueLeaf(ctx, op, ca, caller.Tenant, kt, oc.RawSubject, old.Subject, oc.DNSNames, oc.IPAddresses); err != nil {
+		if csr != nil {
+			leaf, err = e.signLeaf(ctx, op, ca, caller.Tenant, csr.PublicKey, kt, spec)
+		} else {
+			leaf, err = e.issueLeaf(ctx, op, ca, caller.Tenant, kt, spec)
+		}
+		if err != nil {
 			return nil, err
 		}
 	} else {
@@ -540,6 +607,8 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 				return errf(op, CodeNewCertNotValid, "newkeynumber", nil)
 			case !now.Before(n.NotAfter):
 				return errf(op, CodeNewCertExpired, "newkeynumber", nil)
+			case f == FormatP12 && len(n.Secret) == 0:
+				return errNoServerKey(op)
 			}
 			result = n
 		} else {
@@ -641,6 +710,11 @@ func (e *Engine) checkCertBound(ctx context.Context, tx driver.Tx, op, tenant, d
 		}
 	}
 	return errf(op, CodeCertPathNotFound, "filepath", nil)
+}
+
+// errNoServerKey refuses a PKCS#12 file of a certificate issued for a CSR.
+func errNoServerKey(op string) error {
+	return fieldErr(op, CodeMalformed, "certtype", "the server holds no private key of a certificate issued for a CSR: pem or der only")
 }
 
 // RFC 5280 §5.3.1 reason codes a revocation may give (7 is unused).

@@ -117,13 +117,14 @@ func encodePrivateKey(key crypto.PrivateKey, passphrase Secret) (Secret, error) 
 	return Secret(pem.EncodeToMemory(block)), nil
 }
 
-// encodePKCS12 writes a PFX of the certificate and its key, without chain.
-func encodePKCS12(key crypto.PrivateKey, cert *x509.Certificate, passphrase Secret, legacy bool) ([]byte, error) {
+// encodePKCS12 writes a PFX of the certificate and its key, with the CA
+// certificates of chain (none for a certificate of a root).
+func encodePKCS12(key crypto.PrivateKey, cert *x509.Certificate, chain []*x509.Certificate, passphrase Secret, legacy bool) ([]byte, error) {
 	enc := pkcs12.Modern2023
 	if legacy {
 		enc = pkcs12.LegacyDES
 	}
-	return enc.Encode(key, cert, nil, string(passphrase))
+	return enc.Encode(key, cert, chain, string(passphrase))
 }
 
 // bmpOnly reports whether s fits a PKCS#12 password (a BMPString): no

@@ -96,8 +96,26 @@ type Options struct {
 
 	// AllowWildcards lets a certificate's subject carry a wildcard ("*")
 	// in its CN, and so in its subjectAltName; refused (CodeMalformed) by
-	// default.
+	// default. It is the AllowWildcards of the default Policy, the one
+	// that applies where Policies name none.
 	AllowWildcards bool
+
+	// Policies restrict what each CA issues, to each tenant (see Policy):
+	// a request is held to the most specific policy whose scope matches it
+	// ({CA, Tenant}, then {CA}, then {Tenant}, then {}), or, without one, to
+	// the default policy (Policy{AllowWildcards: AllowWildcards}).
+	Policies map[PolicyScope]*Policy
+
+	// URLs, when set, gives the public URLs of a CA's services; issued
+	// certificates then name them (authorityInfoAccess: OCSP and
+	// caIssuers; a CRL distribution point). httpadapter.IssuerURLs makes
+	// it from the server's public base URL. Certificates carry none when
+	// nil.
+	URLs func(ca string) IssuerURLs
+	// OCSPValidity is the time from an OCSP response's thisUpdate to its
+	// nextUpdate; 1 hour when 0. A response is signed again when half of it
+	// has passed, or at once when the certificate's state changes.
+	OCSPValidity time.Duration
 
 	// CAs are the certificate authorities that issue certificates, each
 	// under its Name (the protocol's catype; "CA" is reserved for CA
@@ -210,6 +228,12 @@ type Engine struct {
 	blockSize   int
 	replay      time.Duration
 
+	policies      map[PolicyScope]*Policy
+	defaultPolicy Policy
+	urls          func(string) IssuerURLs
+	ocspValidity  time.Duration
+	ocsps         map[string]*ocspCache
+
 	cas          map[string]CA
 	caList       []CA
 	certKeyType  CertKeyType
@@ -320,6 +344,23 @@ func New(store driver.Store, opts *Options) (*Engine, error) {
 	if e.certValidity < 0 || e.crlValidity < 0 {
 		return nil, errf("New", CodeConfigInvalid, "", errors.New("negative validity"))
 	}
+	e.defaultPolicy = Policy{AllowWildcards: o.AllowWildcards}
+	e.policies = make(map[PolicyScope]*Policy, len(o.Policies))
+	for scope, p := range o.Policies {
+		if p == nil {
+			return nil, errf("New", CodeConfigInvalid, "", fmt.Errorf("the policy of %+v is nil", scope))
+		}
+		if err := p.Validate(); err != nil {
+			return nil, errf("New", CodeConfigInvalid, "", fmt.Errorf("the policy of %+v: %w", scope, err))
+		}
+		e.policies[scope] = p
+	}
+	e.urls = o.URLs
+	e.ocspValidity = cmp.Or(o.OCSPValidity, time.Hour)
+	if e.ocspValidity < 0 {
+		return nil, errf("New", CodeConfigInvalid, "", errors.New("negative OCSPValidity"))
+	}
+	e.ocsps = make(map[string]*ocspCache, len(o.CAs))
 	e.cas = make(map[string]CA, len(o.CAs))
 	e.crls = make(map[string]*crlCache, len(o.CAs))
 	for _, ca := range o.CAs {
@@ -329,6 +370,7 @@ func New(store driver.Store, opts *Options) (*Engine, error) {
 		}
 		e.cas[name] = ca
 		e.crls[name] = &crlCache{}
+		e.ocsps[name] = newOCSPCache()
 		e.caList = append(e.caList, ca)
 	}
 	if o.ExpensiveConcurrency < 0 || o.ExpensiveWait < 0 {

@@ -224,7 +224,7 @@ var goFields = map[string]string{
 	"keynumber": "KeyNumber", "newkeynumber": "NewKeyNumber",
 	"keynumber/cert": "Ref.KeyNumber", "certserial": "Ref.Serial",
 	"newkeynumber/cert": "Adopt.KeyNumber", "newcertserial": "Adopt.Serial",
-	"reason": "Reason", "limit": "Limit", "after": "After", "status": "Status",
+	"csr": "CSR", "reason": "Reason", "limit": "Limit", "after": "After", "status": "Status",
 }
 
 // goField returns the Go name of the field a check of op names.

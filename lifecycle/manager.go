@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/x509"
 	"time"
 )
 
@@ -53,6 +54,10 @@ type Manager interface {
 	// IssueCertificate issues a client/server certificate with a key
 	// generated on the server (certmode "client", spec §6).
 	IssueCertificate(ctx context.Context, req IssueCertificateRequest) (*CertificateResult, error)
+	// IssueCertificateFromCSR issues a certificate for a key the device
+	// made, from its PKCS#10 request (certmode "csr", spec §8b). The result
+	// has no private key; renewing the certificate takes a new CSR.
+	IssueCertificateFromCSR(ctx context.Context, req IssueFromCSRRequest) (*CertificateResult, error)
 	// GetCertificate returns a certificate by keynumber or serial and binds
 	// it to the device.
 	GetCertificate(ctx context.Context, req GetCertificateRequest) (*CertificateResult, error)
@@ -63,6 +68,12 @@ type Manager interface {
 	RevokeCertificate(ctx context.Context, req RevokeCertificateRequest) (*RevokeCertificateResult, error)
 	// CRL returns the current CRL of a CA.
 	CRL(ctx context.Context, ca string) (*CRL, error)
+	// OCSP answers an OCSP request (RFC 6960, DER) about a certificate of
+	// a CA (spec §8c). Like CRL it needs no authentication.
+	OCSP(ctx context.Context, ca string, request []byte) (*OCSPResponse, error)
+	// CAChain returns a CA's certificate chain: its own certificate first,
+	// then its issuers up to the root.
+	CAChain(ctx context.Context, ca string) ([]*x509.Certificate, error)
 
 	// CreateKey generates a symmetric key for a device (spec §7).
 	CreateKey(ctx context.Context, req CreateKeyRequest) (*KeyResult, error)
@@ -231,6 +242,29 @@ type IssueCertificateRequest struct {
 	KeyPath string // the protocol's keyfilepath; unused
 }
 
+// IssueFromCSRRequest asks for a certificate for a key the device made
+// and keeps, sent as a PKCS#10 request (certmode "csr", spec §8b). Only
+// PSK, Device and CSR are required.
+type IssueFromCSRRequest struct {
+	PSK    PSKCredentials
+	Device DeviceRequest
+	CA     string // the issuing CA; "" for the engine's default
+	// CSR is the request: PEM (CERTIFICATE REQUEST), DER, or base64 of the
+	// DER; at most MaxCSRLen bytes. Its signature must verify and its key
+	// be EC P-256 or P-384, RSA 2048, 3072 or 4096, or Ed25519.
+	// Extensions it asks for are ignored but for DNS and IP
+	// subjectAltNames, which the CA's Policy accepts or refuses.
+	CSR []byte
+	// Subject, when given (/C=../CN=..), replaces the CSR's subject, which
+	// is otherwise used and must then keep to the same rules.
+	Subject  string
+	Format   CertFormat // of the certificate: pem (the default) or der
+	CAFormat CertFormat // of the CA certificate: pem (the default) or der
+	Path     string     // where the device keeps the certificate; "" binds it without a path
+	CAPath   string     // where the device keeps the CA certificate; "" records none
+	KeyPath  string     // the protocol's keyfilepath; unused
+}
+
 // CertificateResult is an issued, fetched or renewed certificate.
 type CertificateResult struct {
 	Device      *DeviceResult
@@ -269,6 +303,11 @@ type RenewCertificateRequest struct {
 	Passphrase Secret         // encrypts the new key; required for p12; "" gives unencrypted PKCS#8
 	Path       string         // where the device keeps the old one ("" if bound without a path)
 	NewPath    string         // where it keeps the successor; "" for Path
+	// CSR is a PKCS#10 request (PEM, DER, or base64 of the DER) for the
+	// successor's key, which the device made and keeps; the successor
+	// has the old certificate's subject. Required to renew a certificate
+	// issued for a CSR; with it, Format is pem or der.
+	CSR []byte
 }
 
 // RevokeCertificateRequest revokes a certificate (mode "revoke").

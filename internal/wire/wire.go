@@ -16,6 +16,8 @@ const (
 	PathKeyInfo      = "KeyInfo"
 	PathSystemStatus = "SystemStatus"
 	PathCRL          = "CRL"
+	PathOCSP         = "OCSP"
+	PathCACert       = "CACert"
 )
 
 // LicenseUser is the user name of the license-key Basic authentication.
@@ -131,6 +133,7 @@ type CredInfoRequest struct {
 	CertType       string `json:"certtype,omitempty"`
 	FilePath       string `json:"filepath,omitempty"`
 	NewFilePath    string `json:"newfilepath,omitempty"`
+	CSR            string `json:"csr,omitempty"`
 }
 
 // KeyInfoRequest is a KeyInfo body as a client writes it.

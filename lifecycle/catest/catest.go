@@ -10,7 +10,9 @@
 // positive, of at least 64 bits, and unique over 10,000 issuances; the
 // caller's template is never modified; leaf certificates carry Subject and
 // Authority Key Identifiers; CRLs parse, are signed by the CA and list what
-// they were given; concurrent signing is safe.
+// they were given; OCSP responses parse, verify against the CA (directly
+// or through a delegated responder certificate with id-kp-OCSPSigning) and
+// say what they were given; concurrent signing is safe.
 package catest
 
 import (
@@ -22,9 +24,12 @@ import (
 	"math/big"
 	"net"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/credlife/clm/lifecycle"
 )
@@ -63,6 +68,8 @@ func Run(t *testing.T, newCA NewCA, opts *Options) {
 		{"Sign/CancelledContext", testCancelled},
 		{"CRL/SignedAndComplete", testCRL},
 		{"CRL/TemplateNotModified", testCRLTemplate},
+		{"OCSP/GoodRevokedUnknown", testOCSP},
+		{"OCSP/TemplateNotModified", testOCSPTemplate},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newCA(t)) })
@@ -355,5 +362,57 @@ func testCRLTemplate(t *testing.T, ca lifecycle.CA) {
 	}
 	if tmpl.Issuer.CommonName != "" || tmpl.AuthorityKeyId != nil || len(tmpl.RevokedCertificateEntries) != n || tmpl.SignatureAlgorithm != 0 {
 		t.Fatal("SignCRL must not modify the caller's template")
+	}
+}
+
+func ocspTemplate(status int) *ocsp.Response {
+	now := time.Now().UTC().Truncate(time.Second)
+	r := &ocsp.Response{Status: status, SerialNumber: big.NewInt(0xC0FFEE), ThisUpdate: now, NextUpdate: now.Add(time.Hour), IssuerHash: crypto.SHA256}
+	if status == ocsp.Revoked {
+		r.RevokedAt, r.RevocationReason = now.Add(-time.Hour), ocsp.KeyCompromise
+	}
+	return r
+}
+
+func testOCSP(t *testing.T, ca lifecycle.CA) {
+	leaf := sign(t, ca, leafTemplate(), newKey(t, lifecycle.KeyECP256).Public())
+	for _, status := range []int{ocsp.Good, ocsp.Revoked, ocsp.Unknown} {
+		tmpl := ocspTemplate(status)
+		tmpl.SerialNumber = leaf.SerialNumber
+		der, err := ca.SignOCSP(ctx, tmpl)
+		if err != nil {
+			t.Fatalf("SignOCSP: %v", err)
+		}
+		// ParseResponseForCert checks the signature against the CA, or
+		// the embedded responder certificate's against the CA.
+		r, err := ocsp.ParseResponseForCert(der, leaf, ca.Certificate())
+		if err != nil {
+			t.Fatalf("status %d: the response does not verify against the CA: %v", status, err)
+		}
+		if r.Certificate != nil {
+			if !slices.Contains(r.Certificate.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
+				t.Fatal("a delegated responder certificate without id-kp-OCSPSigning")
+			}
+			if err := r.Certificate.CheckSignatureFrom(ca.Certificate()); err != nil {
+				t.Fatalf("the responder certificate is not the CA's: %v", err)
+			}
+		}
+		if r.Status != status || r.SerialNumber.Cmp(leaf.SerialNumber) != 0 || !r.ThisUpdate.Equal(tmpl.ThisUpdate) || !r.NextUpdate.Equal(tmpl.NextUpdate) {
+			t.Fatalf("the response says status %d serial %v %v–%v; want %d %v %v–%v", r.Status, r.SerialNumber, r.ThisUpdate, r.NextUpdate, status, leaf.SerialNumber, tmpl.ThisUpdate, tmpl.NextUpdate)
+		}
+		if status == ocsp.Revoked && (!r.RevokedAt.Equal(tmpl.RevokedAt) || r.RevocationReason != ocsp.KeyCompromise) {
+			t.Fatalf("revoked at %v reason %d; want %v %d", r.RevokedAt, r.RevocationReason, tmpl.RevokedAt, ocsp.KeyCompromise)
+		}
+	}
+}
+
+func testOCSPTemplate(t *testing.T, ca lifecycle.CA) {
+	tmpl := ocspTemplate(ocsp.Revoked)
+	before := *tmpl
+	if _, err := ca.SignOCSP(ctx, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*tmpl, before) {
+		t.Fatal("SignOCSP modified its template")
 	}
 }
