@@ -16,6 +16,7 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 
 	"github.com/credlife/clm/httpadapter"
+	"github.com/credlife/clm/lifecycle"
 )
 
 // openAPIValidator checks exchanges against httpadapter's OpenAPI document
@@ -86,4 +87,15 @@ func TestServesOpenAPI(t *testing.T) {
 		!strings.HasPrefix(string(body), "openapi: 3.1.0") {
 		t.Fatalf("GET openapi.yaml: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+}
+
+// TestPKIMatchesOpenAPI validates the exchanges of certificates for a CSR,
+// OCSP and the CA certificate download against the document.
+func TestPKIMatchesOpenAPI(t *testing.T) {
+	s := newServer(t, nil)
+	s.check = openAPIValidator(t, true)
+	runCSRScenario(t, s)
+	s = newServer(t, &lifecycle.Options{URLs: httpadapter.IssuerURLs("https://clm.example.com", "")})
+	s.check = openAPIValidator(t, true)
+	runOCSPScenario(t, s)
 }

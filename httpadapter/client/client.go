@@ -16,8 +16,10 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -272,6 +274,23 @@ func (c *Client) IssueCertificate(ctx context.Context, req lifecycle.IssueCertif
 		ClientSubject: req.Subject, Passphrase: req.Passphrase.Reveal(), KeyFilePath: req.KeyPath, CAFilePath: req.CAPath, ClientFilePath: req.Path})
 }
 
+// IssueCertificateFromCSR issues a certificate for the device's own key
+// (CredInfo create, certmode csr, spec §8b). A CSR in DER is sent in base64.
+func (c *Client) IssueCertificateFromCSR(ctx context.Context, req lifecycle.IssueFromCSRRequest) (*lifecycle.CertificateResult, error) {
+	return c.credInfo(ctx, "IssueCertificateFromCSR", wire.CredInfoRequest{Mode: "create", KeyID: req.PSK.KeyID, Key: req.PSK.Password.Reveal(),
+		Device: device(req.Device), CertMode: "csr", CAType: req.CA, CACertType: string(req.CAFormat), ClientCertType: string(req.Format),
+		ClientSubject: req.Subject, CSR: csrText(req.CSR), KeyFilePath: req.KeyPath, CAFilePath: req.CAPath, ClientFilePath: req.Path})
+}
+
+// csrText writes a CSR as the protocol carries it: PEM as it is, DER in
+// base64.
+func csrText(b []byte) string {
+	if len(b) > 0 && b[0] == 0x30 { // a DER SEQUENCE
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	return string(b)
+}
+
 // GetCertificate fetches a certificate (CredInfo get).
 func (c *Client) GetCertificate(ctx context.Context, req lifecycle.GetCertificateRequest) (*lifecycle.CertificateResult, error) {
 	return c.credInfo(ctx, "GetCertificate", wire.CredInfoRequest{Mode: "get", KeyID: req.PSK.KeyID, Key: req.PSK.Password.Reveal(),
@@ -284,7 +303,7 @@ func (c *Client) RenewCertificate(ctx context.Context, req lifecycle.RenewCertif
 	return c.credInfo(ctx, "RenewCertificate", wire.CredInfoRequest{Mode: "update", KeyID: req.PSK.KeyID, Key: req.PSK.Password.Reveal(),
 		Device: device(req.Device), CAType: req.CA, KeyNumber: numText(req.Ref.KeyNumber), CertSerial: req.Ref.Serial,
 		NewKeyNumber: numText(req.Adopt.KeyNumber), NewCertSerial: req.Adopt.Serial, CertType: string(req.Format),
-		Passphrase: req.Passphrase.Reveal(), FilePath: req.Path, NewFilePath: req.NewPath})
+		Passphrase: req.Passphrase.Reveal(), FilePath: req.Path, NewFilePath: req.NewPath, CSR: csrText(req.CSR)})
 }
 
 // RevokeCertificate revokes a certificate (CredInfo revoke). The protocol
@@ -359,25 +378,70 @@ func (c *Client) Status(ctx context.Context) error {
 
 // CRL fetches a CA's current CRL, DER.
 func (c *Client) CRL(ctx context.Context, ca string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+wire.PathCRL+"?catype="+url.QueryEscape(ca), nil)
+	return c.fetch(ctx, "CRL", http.MethodGet, wire.PathCRL+"?catype="+url.QueryEscape(ca), "", nil)
+}
+
+// OCSP sends an OCSP request (DER, as golang.org/x/crypto/ocsp's
+// CreateRequest makes it) about a certificate of a CA and returns the
+// response, DER (spec §8c); ocsp.ParseResponseForCert reads and verifies it.
+func (c *Client) OCSP(ctx context.Context, ca string, request []byte) ([]byte, error) {
+	return c.fetch(ctx, "OCSP", http.MethodPost, wire.PathOCSP+"/"+url.PathEscape(ca), "application/ocsp-request", request)
+}
+
+// CAChain fetches a CA's certificate chain (spec §8c): its own certificate
+// first, then its issuers up to the root.
+func (c *Client) CAChain(ctx context.Context, ca string) ([]*x509.Certificate, error) {
+	data, err := c.fetch(ctx, "CAChain", http.MethodGet, wire.PathCACert+"?format=pem&catype="+url.QueryEscape(ca), "", nil)
 	if err != nil {
-		return nil, &lifecycle.Error{Code: lifecycle.CodeSystem, Op: "CRL", Err: err}
+		return nil, err
+	}
+	var chain []*x509.Certificate
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			break
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, &lifecycle.Error{Code: lifecycle.CodeCryptoMalformed, Op: "CAChain", Err: err}
+		}
+		chain = append(chain, cert)
+	}
+	if len(chain) == 0 {
+		return nil, &lifecycle.Error{Code: lifecycle.CodeCryptoMalformed, Op: "CAChain", Err: errors.New("no certificate in the answer")}
+	}
+	return chain, nil
+}
+
+// fetch sends an unauthenticated request and returns the answer's body; an
+// answer other than 200 becomes a *lifecycle.Error.
+func (c *Client) fetch(ctx context.Context, op, method, path, contentType string, body []byte) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, &lifecycle.Error{Code: lifecycle.CodeSystem, Op: op, Err: err}
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, &lifecycle.Error{Code: lifecycle.CodeSystem, Op: "CRL", Err: err}
+		return nil, &lifecycle.Error{Code: lifecycle.CodeSystem, Op: op, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, &lifecycle.Error{Code: lifecycle.CodeSystem, Op: "CRL", Err: err}
+		return nil, &lifecycle.Error{Code: lifecycle.CodeSystem, Op: op, Err: err}
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e wire.ErrorResponse
 		if json.Unmarshal(data, &e) == nil && e.ErrorCode != 0 {
-			return nil, &lifecycle.Error{Code: lifecycle.Code(e.ErrorCode), Op: "CRL", Err: &HTTPError{resp.StatusCode}}
+			return nil, &lifecycle.Error{Code: lifecycle.Code(e.ErrorCode), Op: op, Err: &HTTPError{resp.StatusCode}}
 		}
-		return nil, &lifecycle.Error{Code: lifecycle.CodeSystem, Op: "CRL", Err: fmt.Errorf("%w", &HTTPError{resp.StatusCode})}
+		return nil, &lifecycle.Error{Code: lifecycle.CodeSystem, Op: op, Err: fmt.Errorf("%w", &HTTPError{resp.StatusCode})}
 	}
 	return data, nil
 }

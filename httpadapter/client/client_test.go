@@ -3,8 +3,12 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"net/http/httptest"
@@ -12,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/credlife/clm/backends/sqlitestore"
@@ -193,4 +198,63 @@ func TestContextAndWrongLicense(t *testing.T) {
 
 func tlsPair(r *lifecycle.CertificateResult) (tls.Certificate, error) {
 	return tls.X509KeyPair(r.Certificate.Data, []byte(r.PrivateKey.Reveal()))
+}
+
+func TestCSRAndOCSP(t *testing.T) {
+	ctx := context.Background()
+	c, ca1 := newClient(t)
+	psk, err := c.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
+	must(t, err, "IssuePSK")
+	creds := lifecycle.PSKCredentials{KeyID: psk.KeyID, Password: psk.Password}
+	newCSR := func() (*ecdsa.PrivateKey, []byte) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		must(t, err, "key")
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "dev-1"}}, key)
+		must(t, err, "CSR")
+		return key, der
+	}
+	key, der := newCSR() // DER: the client sends it in base64
+	res, err := c.IssueCertificateFromCSR(ctx, lifecycle.IssueFromCSRRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: "gw"}, CA: "ca1", CSR: der, Path: "/c", CAPath: "/ca", KeyPath: "/k"})
+	must(t, err, "IssueCertificateFromCSR")
+	if res.PrivateKey != "" {
+		t.Fatal("a CSR's certificate comes without a private key")
+	}
+	b, _ := pem.Decode(res.Certificate.Data)
+	cert, err := x509.ParseCertificate(b.Bytes)
+	must(t, err, "parse")
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		t.Fatal("the certificate is not for the CSR's key")
+	}
+	dev := lifecycle.DeviceRequest{ID: res.Device.Device.ID, Name: "gw", Key: res.Device.Key}
+	key2, der2 := newCSR()
+	ren, err := c.RenewCertificate(ctx, lifecycle.RenewCertificateRequest{PSK: creds, Device: dev, CA: "ca1", Ref: lifecycle.CertificateRef{KeyNumber: res.Certificate.KeyNumber}, Path: "/c",
+		CSR: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der2})})
+	must(t, err, "RenewCertificate with a CSR")
+	b, _ = pem.Decode(ren.Certificate.Data)
+	cert2, err := x509.ParseCertificate(b.Bytes)
+	must(t, err, "parse")
+	if !key2.PublicKey.Equal(cert2.PublicKey) {
+		t.Fatal("the successor is not for the new CSR's key")
+	}
+
+	chain, err := c.CAChain(ctx, "ca1")
+	must(t, err, "CAChain")
+	if len(chain) != 1 || !chain[0].Equal(ca1.Certificate()) {
+		t.Fatal("CAChain of a root is the root")
+	}
+	status := func(cert *x509.Certificate) int {
+		req, err := ocsp.CreateRequest(cert, chain[0], nil)
+		must(t, err, "ocsp request")
+		der, err := c.OCSP(ctx, "ca1", req)
+		must(t, err, "OCSP")
+		r, err := ocsp.ParseResponseForCert(der, cert, chain[0])
+		must(t, err, "ocsp response")
+		return r.Status
+	}
+	if status(cert) != ocsp.Revoked || status(cert2) != ocsp.Good {
+		t.Fatal("OCSP: the renewed certificate is revoked (superseded), its successor good")
+	}
+	if _, err := c.OCSP(ctx, "nope", []byte{0x30}); !errors.Is(err, lifecycle.CodeCANameInvalid) {
+		t.Fatalf("OCSP of an unknown CA answers 1302: %v", err)
+	}
 }
