@@ -39,6 +39,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"net/http/pprof"
 	"os"
 	"os/signal"
@@ -52,7 +53,6 @@ import (
 	"github.com/credlife/clm/backends/mysqlstore"
 	"github.com/credlife/clm/backends/postgresstore"
 	"github.com/credlife/clm/backends/sqlitestore"
-	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/httpadapter"
 	"github.com/credlife/clm/lifecycle"
 )
@@ -70,6 +70,11 @@ type config struct {
 	metrics                           bool
 	rsaKeyPool                        int
 	cas                               string
+	caRoot                            string
+	caImportChain, caImportKey        string
+	delegatedOCSP                     bool
+	publicURL                         string
+	policyFile                        string
 	logLevel                          string
 	pprofAddr                         string
 }
@@ -96,6 +101,12 @@ func main() {
 	fs.BoolVar(&c.tlsAuto, "tls-auto", false, "HTTPS with a certificate from a TLS CA of the server's own, kept in the data directory (never a device CA)")
 	fs.StringVar(&c.tlsCAOut, "tls-ca-out", "", "with -tls-auto, also write the TLS CA certificate that clients trust here (it is always in the data directory as "+tlsCAFile+")")
 	fs.StringVar(&c.cas, "cas", "ca1", "comma-separated names of the local CAs; the first is the default")
+	fs.StringVar(&c.caRoot, "ca-root", "", "create each new CA of -cas as an intermediate under a root of this name, kept sealed in the store (its chain is served with every CA certificate); existing CAs load as they are")
+	fs.StringVar(&c.caImportChain, "ca-import-chain", "", "PEM chain of an intermediate CA made elsewhere (its certificate first, up to the offline root), imported as the first of -cas when the store has no CA of that name")
+	fs.StringVar(&c.caImportKey, "ca-import-key", "", "with -ca-import-chain, the intermediate's private key (PKCS#8 or SEC 1 PEM), sealed into the store")
+	fs.BoolVar(&c.delegatedOCSP, "delegated-ocsp", false, "sign OCSP responses with a responder certificate each CA issues itself every 7 days, not with the CA's key")
+	fs.StringVar(&c.publicURL, "public-url", "", "the server's public base URL (https://clm.example.com): issued certificates then name its OCSP, CA certificate and CRL URLs")
+	fs.StringVar(&c.policyFile, "policy-file", "", "JSON file of certificate policies per CA and tenant (see README, Certificate policy)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiles (net/http/pprof) at this address, e.g. 127.0.0.1:6060; keep it on loopback")
 	_ = fs.Parse(os.Args[1:])
@@ -189,23 +200,26 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	}
 	defer store.Close()
 
-	var cas []lifecycle.CA
-	var first *ca.CA
-	for _, name := range strings.Split(c.cas, ",") {
-		x, err := ca.Open(openCtx, store, keys, &ca.Options{Name: strings.TrimSpace(name)})
-		if err != nil {
-			return err
+	cas, err := openCAs(openCtx, store, keys, c)
+	if err != nil {
+		return err
+	}
+	policies, err := readPolicies(c.policyFile)
+	if err != nil {
+		return err
+	}
+	var urls func(string) lifecycle.IssuerURLs
+	if c.publicURL != "" {
+		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("-public-url %q: want an absolute http(s) URL", c.publicURL)
 		}
-		if first == nil {
-			first = x
-		}
-		cas = append(cas, x)
+		urls = httpadapter.IssuerURLs(c.publicURL, "")
 	}
 	mt := newMetrics()
 	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys, CAs: cas, Logger: logger,
 		Auditor:          auditor{m: mt, next: lifecycle.NewSlogAuditor(logger)},
 		RequireDeviceKey: c.requireDeviceKey, DeviceIsolation: c.deviceIsolation, AllowWildcards: c.allowWildcards,
-		RSAKeyPool: c.rsaKeyPool})
+		RSAKeyPool: c.rsaKeyPool, Policies: policies, URLs: urls})
 	if err != nil {
 		return err
 	}
