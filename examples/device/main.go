@@ -7,16 +7,28 @@
 //     device key the server returns are kept in state.json (mode 0600);
 //
 //   - a later run renews the certificate when it expires within
-//     -renew-before, and rotates the key when it is older than -rotate-after.
+//     -renew-before, and rotates the key when it is older than -rotate-after;
+//
+//   - with -csr the device makes its own private key (EC P-256), keeps it in
+//     client.key (mode 0600) and never sends it: it enrols and renews with a
+//     PKCS#10 request (certmode csr), a new key for each renewal;
+//
+//   - with -ocsp it asks, at the OCSP URL its certificate names (or the
+//     server's), whether its certificate is still good, and fails if it is
+//     revoked.
 //
 //     go run ./examples/device -server http://127.0.0.1:8080 -license "$(cat clm.license)" \
 //     -keyid 0000000001 -key PSK-PASSWORD -name nec-edge-0001 -dir ./device-state
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -29,6 +41,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"go.step.sm/crypto/keyutil"
+	"go.step.sm/crypto/pemutil"
+	"golang.org/x/crypto/ocsp"
+
 	"github.com/credlife/clm/httpadapter/client"
 	"github.com/credlife/clm/lifecycle"
 )
@@ -36,6 +52,7 @@ import (
 type config struct {
 	server, license, keyID, psk, name, dir, caFile, subject string
 	renewBefore, rotateAfter                                time.Duration
+	csr, ocsp                                               bool
 }
 
 // state is what the device keeps between runs.
@@ -59,6 +76,8 @@ func main() {
 	flag.StringVar(&c.caFile, "cacert", "", "CA certificate to trust for an HTTPS server")
 	flag.DurationVar(&c.renewBefore, "renew-before", 30*24*time.Hour, "renew the certificate when it expires within this")
 	flag.DurationVar(&c.rotateAfter, "rotate-after", 90*24*time.Hour, "rotate the key when it is older than this")
+	flag.BoolVar(&c.csr, "csr", false, "make the certificate's key on the device and send a CSR (the key never leaves the device)")
+	flag.BoolVar(&c.ocsp, "ocsp", false, "check the certificate's status over OCSP on each run")
 	flag.Parse()
 	if c.name == "" {
 		c.name, _ = os.Hostname()
@@ -100,10 +119,24 @@ func run(ctx context.Context, c config, out io.Writer, now func() time.Time) err
 	file := func(name string) string { return filepath.Join(c.dir, name) }
 
 	if st.DeviceID == "" {
-		res, err := cl.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: c.name},
-			CA: "ca1", Subject: c.subject, KeyPath: "/tmp/key", Path: file("client.pem"), CAPath: file("ca.pem")})
-		if err != nil {
-			return fmt.Errorf("enrolment: %w", err)
+		var res *lifecycle.CertificateResult
+		if c.csr {
+			csr, err := newKeyAndCSR(file("client.key"), c.name)
+			if err != nil {
+				return err
+			}
+			res, err = cl.IssueCertificateFromCSR(ctx, lifecycle.IssueFromCSRRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: c.name},
+				CA: "ca1", CSR: csr, Subject: c.subject, KeyPath: file("client.key"), Path: file("client.pem"), CAPath: file("ca.pem")})
+			if err != nil {
+				return fmt.Errorf("enrolment: %w", err)
+			}
+		} else {
+			var err error
+			res, err = cl.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: lifecycle.DeviceRequest{Name: c.name},
+				CA: "ca1", Subject: c.subject, KeyPath: "/tmp/key", Path: file("client.pem"), CAPath: file("ca.pem")})
+			if err != nil {
+				return fmt.Errorf("enrolment: %w", err)
+			}
 		}
 		st.DeviceID, st.DeviceKey, st.CertKeyNumber = res.Device.Device.ID, res.Device.Key.Reveal(), res.Certificate.KeyNumber
 		if err := save(c.dir, st); err != nil { // the device key is returned once: keep it first
@@ -121,11 +154,29 @@ func run(ctx context.Context, c config, out io.Writer, now func() time.Time) err
 	if err != nil {
 		return err
 	}
+	if c.ocsp {
+		if err := checkOCSP(ctx, hc, cl, cert, file("ca.pem"), out); err != nil {
+			return err
+		}
+	}
 	if now().Add(c.renewBefore).After(cert.NotAfter) {
-		res, err := cl.RenewCertificate(ctx, lifecycle.RenewCertificateRequest{PSK: creds, Device: dev, CA: "ca1",
-			Ref: lifecycle.CertificateRef{KeyNumber: st.CertKeyNumber}, Passphrase: lifecycle.Secret(c.psk), Path: file("client.pem")})
+		req := lifecycle.RenewCertificateRequest{PSK: creds, Device: dev, CA: "ca1",
+			Ref: lifecycle.CertificateRef{KeyNumber: st.CertKeyNumber}, Passphrase: lifecycle.Secret(c.psk), Path: file("client.pem")}
+		if c.csr {
+			// A new key for the successor, kept aside until it is issued.
+			if req.CSR, err = newKeyAndCSR(file("client.key.new"), c.name); err != nil {
+				return err
+			}
+			req.Passphrase = ""
+		}
+		res, err := cl.RenewCertificate(ctx, req)
 		if err != nil {
 			return fmt.Errorf("renewal: %w", err)
+		}
+		if c.csr {
+			if err := os.Rename(file("client.key.new"), file("client.key")); err != nil {
+				return err
+			}
 		}
 		// The key comes encrypted with the passphrase the protocol requires
 		// for renewals; the PSK password serves, and the agent keeps it.
@@ -195,7 +246,86 @@ func writeCert(dir string, res *lifecycle.CertificateResult) error {
 	if err := os.WriteFile(filepath.Join(dir, "client.pem"), res.Certificate.Data, 0o644); err != nil {
 		return err
 	}
+	if res.PrivateKey == "" {
+		return nil // a CSR's certificate: the device made the key
+	}
 	return os.WriteFile(filepath.Join(dir, "client.key"), []byte(res.PrivateKey.Reveal()), 0o600)
+}
+
+// newKeyAndCSR makes an EC P-256 key, writes it to path (PKCS#8 PEM, mode
+// 0600) and returns a CSR for it.
+func newKeyAndCSR(path, name string) ([]byte, error) {
+	key, err := keyutil.GenerateSigner("EC", "P-256", 0)
+	if err != nil {
+		return nil, err
+	}
+	block, err := pemutil.Serialize(key, pemutil.WithPKCS8(true))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}}, key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
+}
+
+// checkOCSP asks whether cert is good: at the OCSP URL it names, or the
+// server's own. The answer must be signed for the CA in caFile (the first
+// certificate there is the issuer).
+func checkOCSP(ctx context.Context, hc *http.Client, cl *client.Client, cert *x509.Certificate, caFile string, out io.Writer) error {
+	issuer, err := readCert(caFile)
+	if err != nil {
+		return err
+	}
+	req, err := ocsp.CreateRequest(cert, issuer, &ocsp.RequestOptions{Hash: crypto.SHA256})
+	if err != nil {
+		return err
+	}
+	var der []byte
+	if len(cert.OCSPServer) > 0 {
+		der, err = postOCSP(ctx, hc, cert.OCSPServer[0], req)
+	} else {
+		der, err = cl.OCSP(ctx, "ca1", req)
+	}
+	if err != nil {
+		return fmt.Errorf("OCSP: %w", err)
+	}
+	r, err := ocsp.ParseResponseForCert(der, cert, issuer)
+	if err != nil {
+		return fmt.Errorf("OCSP: %w", err)
+	}
+	switch r.Status {
+	case ocsp.Good:
+		fmt.Fprintf(out, "OCSP: certificate good (as of %s)\n", r.ThisUpdate.Format(time.RFC3339))
+		return nil
+	case ocsp.Revoked:
+		fmt.Fprintf(out, "OCSP: certificate revoked at %s, reason %d\n", r.RevokedAt.Format(time.RFC3339), r.RevocationReason)
+		return errors.New("the certificate is revoked: enrol again")
+	}
+	fmt.Fprintln(out, "OCSP: certificate unknown to its CA")
+	return errors.New("the certificate is unknown to its CA")
+}
+
+// postOCSP sends an OCSP request to url.
+func postOCSP(ctx context.Context, hc *http.Client, url string, req []byte) ([]byte, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(req))
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set("Content-Type", "application/ocsp-request")
+	resp, err := hc.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 }
 
 func readCert(path string) (*x509.Certificate, error) {

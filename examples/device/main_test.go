@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -63,4 +64,87 @@ func TestAgent(t *testing.T) {
 	step("renewed the certificate")
 	mu.now = mu.now.Add(55 * 24 * time.Hour) // the key is 95 days old; the certificate due again
 	step("renewed the certificate", "rotated the key")
+}
+
+// TestAgentWithCSR: the agent makes its own key, enrols and renews with
+// CSRs (a new key each time, never sent), and checks its certificate over
+// OCSP at the URL the certificate names; after a revocation the check
+// fails.
+func TestAgentWithCSR(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "clm.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: bytes.Repeat([]byte{5}, 32)})
+	var mu = struct{ now time.Time }{time.Now()}
+	clock := func() time.Time { return mu.now }
+	ca1, err := ca.Open(ctx, st, keys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base string
+	urls := func(ca string) lifecycle.IssuerURLs { return httpadapter.IssuerURLs(base, "")(ca) }
+	m, err := lifecycle.New(st, &lifecycle.Options{Keys: keys, CAs: []lifecycle.CA{ca1}, CertValidity: 60 * 24 * time.Hour, Now: clock, URLs: urls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpadapter.New(m, &httpadapter.Options{License: "lic"}))
+	defer srv.Close()
+	base = srv.URL
+	psk, _ := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "agents"})
+	dir := t.TempDir()
+	cfg := config{server: srv.URL, license: "lic", keyID: psk.KeyID, psk: psk.Password.Reveal(), name: "edge-8", dir: dir,
+		renewBefore: 30 * 24 * time.Hour, rotateAfter: 90 * 24 * time.Hour, csr: true, ocsp: true}
+	step := func(wantErr bool, want ...string) {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(ctx, cfg, &out, clock); (err != nil) != wantErr {
+			t.Fatalf("run: %v (want an error: %v)\n%s", err, wantErr, out.String())
+		}
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				t.Fatalf("want %q in:\n%s", w, out.String())
+			}
+		}
+	}
+	keyOf := func() string {
+		b, err := os.ReadFile(filepath.Join(dir, "client.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	certKeyMatches := func() {
+		t.Helper()
+		if _, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")); err != nil {
+			t.Fatalf("the certificate is not for the device's key: %v", err)
+		}
+	}
+	step(false, "enrolled device", "OCSP: certificate good")
+	certKeyMatches()
+	first := keyOf()
+	mu.now = mu.now.Add(40 * 24 * time.Hour)
+	step(false, "OCSP: certificate good", "renewed the certificate")
+	certKeyMatches()
+	if keyOf() == first {
+		t.Fatal("a renewal with a CSR makes a new key")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "client.key.new")); err == nil {
+		t.Fatal("the new key is moved into place")
+	}
+	step(false, "OCSP: certificate good", "certificate valid until")
+
+	// Revoked by the operator (through the engine): the agent sees it.
+	stt, err := load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.RevokeCertificate(ctx, lifecycle.RevokeCertificateRequest{PSK: lifecycle.PSKCredentials{KeyID: psk.KeyID, Password: psk.Password},
+		Device: lifecycle.DeviceRequest{ID: stt.DeviceID, Key: lifecycle.Secret(stt.DeviceKey)}, Ref: lifecycle.CertificateRef{KeyNumber: stt.CertKeyNumber}, Reason: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(true, "OCSP: certificate revoked", "reason 1")
 }
