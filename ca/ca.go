@@ -51,7 +51,8 @@ type Options struct {
 	// Name is the CA's name, the protocol's catype: "ca1" when "". At most
 	// 24 bytes; "CA" is reserved.
 	Name string
-	// CommonName of the root certificate; "clm <Name> root CA" when "".
+	// CommonName of the CA's certificate; "clm <Name> root CA" when "", or
+	// "clm <Name> issuing CA" for an intermediate.
 	CommonName string
 	// Organization of the root certificate; none when "".
 	Organization string
@@ -130,6 +131,9 @@ func Open(ctx context.Context, store driver.Store, keys lifecycle.KeySource, opt
 	}
 	if o.CommonName == "" {
 		o.CommonName = "clm " + o.Name + " root CA"
+		if o.Issuer != nil {
+			o.CommonName = "clm " + o.Name + " issuing CA"
+		}
 	}
 	if o.KeyType == "" {
 		o.KeyType = lifecycle.KeyECP256

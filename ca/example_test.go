@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/credlife/clm/backends/memstore"
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/lifecycle"
@@ -51,4 +52,50 @@ func Example() {
 	// CA: CN=clm ca1 root CA,O=Example
 	// format: pem serial hex digits ≥ 16: true
 	// private key: [REDACTED]
+}
+
+// An issuing intermediate under a root: the root's key sealed in the store
+// (or, with Options.Signer, in an HSM), the intermediate handed to the
+// engine. Certificates chain to the root through it.
+func ExampleOptions_issuer() {
+	ctx := context.Background()
+	store := memstore.New()
+	keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: make([]byte, 32)})
+	root, err := ca.Open(ctx, store, keys, &ca.Options{Name: "root", Root: true, Organization: "Example"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ca1, err := ca.Open(ctx, store, keys, &ca.Options{Name: "ca1", Issuer: root, Organization: "Example"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range ca1.Chain() {
+		fmt.Println(c.Subject.CommonName, "issued by", c.Issuer.CommonName)
+	}
+	// Output:
+	// clm ca1 issuing CA issued by clm root root CA
+	// clm root root CA issued by clm root root CA
+}
+
+// An intermediate made elsewhere under a root that stays offline: its
+// chain and key go into the store once, and Open loads it from there.
+func ExampleImport() {
+	ctx := context.Background()
+	keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: make([]byte, 32)})
+	// The offline machine (here another store) makes the root and the
+	// intermediate; only the intermediate's chain and key leave it.
+	offline := memstore.New()
+	root, _ := ca.Open(ctx, offline, keys, &ca.Options{Name: "root", Root: true, CommonName: "Example offline root"})
+	inter, _ := ca.Open(ctx, offline, keys, &ca.Options{Name: "ca1", Issuer: root, CommonName: "Example devices CA"})
+
+	store := memstore.New()
+	if err := ca.Import(ctx, store, keys, "ca1", inter.Chain(), inter.Signer()); err != nil {
+		log.Fatal(err)
+	}
+	ca1, err := ca.Open(ctx, store, keys, &ca.Options{Name: "ca1"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(ca1.Chain()), ca1.Chain()[1].Subject.CommonName)
+	// Output: 2 Example offline root
 }

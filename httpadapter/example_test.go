@@ -52,3 +52,18 @@ func Example() {
 	fmt.Println(resp.StatusCode, resp.Header.Get("X-Served-By"))
 	// Output: 201 clm
 }
+
+// Certificates name the server's OCSP responder, CA certificate and CRL
+// when the engine knows its public URL.
+func ExampleIssuerURLs() {
+	urls := httpadapter.IssuerURLs("https://clm.example.com", "")
+	u := urls("ca1")
+	fmt.Println(u.OCSP[0])
+	fmt.Println(u.CAIssuers[0])
+	fmt.Println(u.CRL[0])
+	// Then: lifecycle.New(store, &lifecycle.Options{..., URLs: urls})
+	// Output:
+	// https://clm.example.com/SWCLM/v10/OCSP/ca1
+	// https://clm.example.com/SWCLM/v10/CACert?catype=ca1
+	// https://clm.example.com/SWCLM/v10/CRL?catype=ca1
+}
