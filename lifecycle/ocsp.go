@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -88,7 +89,9 @@ func (e *Engine) OCSP(ctx context.Context, caName string, request []byte) (*OCSP
 		return nil, errf(op, CodeCANameInvalid, "catype", nil)
 	}
 	req, err := ocsp.ParseRequest(request)
-	if err != nil || req.SerialNumber == nil {
+	if err != nil || req.SerialNumber == nil || requestCount(request) != 1 {
+		// One certificate per request, as RFC 5019 §2.1.1 (the profile
+		// of responders with cached responses) has it.
 		return &OCSPResponse{DER: ocsp.MalformedRequestErrorResponse}, nil
 	}
 	if !issuedBy(req, ca.Certificate()) {
@@ -129,6 +132,24 @@ func (e *Engine) OCSP(ctx context.Context, caName string, request []byte) (*OCSP
 	r := &OCSPResponse{DER: der, ThisUpdate: tmpl.ThisUpdate, NextUpdate: tmpl.NextUpdate}
 	c.put(key, r)
 	return r, nil
+}
+
+// requestCount is the number of certificates an OCSP request asks about
+// (RFC 6960 §4.1.1), or 0 if it does not parse.
+func requestCount(der []byte) int {
+	var req struct {
+		TBSRequest struct {
+			Version       int              `asn1:"explicit,tag:0,default:0,optional"`
+			RequestorName asn1.RawValue    `asn1:"explicit,tag:1,optional"`
+			RequestList   []asn1.RawValue  // Request
+			Extensions    []pkix.Extension `asn1:"explicit,tag:2,optional"`
+		}
+		Signature asn1.RawValue `asn1:"explicit,tag:0,optional"`
+	}
+	if rest, err := asn1.Unmarshal(der, &req); err != nil || len(rest) > 0 {
+		return 0
+	}
+	return len(req.TBSRequest.RequestList)
 }
 
 // issuedBy reports whether an OCSP request names issuer: the hashes of

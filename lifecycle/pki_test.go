@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
@@ -352,6 +353,25 @@ func TestOCSPResponder(t *testing.T) {
 
 	_, err = m1.OCSP(bg, "nope", req)
 	require.ErrorIs(t, err, lifecycle.CodeCANameInvalid)
+
+	// Two certificates in one request: malformed (RFC 5019 §2.1.1), not an
+	// answer about the first alone.
+	one, err := ocsp.CreateRequest(cert, c.Certificate(), nil)
+	require.NoError(t, err)
+	var parsed struct {
+		TBSRequest struct {
+			RequestList []asn1.RawValue
+		}
+	}
+	_, err = asn1.Unmarshal(one, &parsed)
+	require.NoError(t, err)
+	require.Len(t, parsed.TBSRequest.RequestList, 1)
+	parsed.TBSRequest.RequestList = append(parsed.TBSRequest.RequestList, parsed.TBSRequest.RequestList[0])
+	two, err := asn1.Marshal(parsed)
+	require.NoError(t, err)
+	multi, err := m1.OCSP(bg, "ca1", two)
+	require.NoError(t, err)
+	assert.Equal(t, ocsp.MalformedRequestErrorResponse, multi.DER)
 }
 
 func TestIntermediateIssuance(t *testing.T) {

@@ -262,3 +262,17 @@ func TestPolicyFile(t *testing.T) {
 		assert.ErrorContains(t, run(t.Context(), cfg, io.Discard), want)
 	}
 }
+
+// TestPKIScript runs examples/clmserver/pki.sh, the README's PKI flows,
+// against a server with an intermediate and a public URL.
+func TestPKIScript(t *testing.T) {
+	needTools(t)
+	addr := freeAddr(t)
+	url, license := startServer(t, config{store: "sqlite:" + filepath.Join(t.TempDir(), "clm.db"), addr: addr, publicURL: "http://" + addr, caRoot: "root"})
+	cmd := exec.Command("bash", "pki.sh")
+	cmd.Env = append(os.Environ(), "CLM_URL="+url, "CLM_LICENSE="+license)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "pki: all passed") {
+		t.Fatalf("pki.sh: %v\n%s", err, out)
+	}
+}
