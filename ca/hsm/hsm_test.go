@@ -94,3 +94,53 @@ func TestCAInSoftHSM(t *testing.T) {
 		})
 	}
 }
+
+// TestRootInSoftHSM: a root whose key stays in the token certifies an
+// intermediate whose key is sealed in the store; the engine issues from the
+// intermediate, and its certificates verify with the root alone as anchor.
+func TestRootInSoftHSM(t *testing.T) {
+	ctx := context.Background()
+	module := softhsm.Token(t)
+	signer, closeFn, err := hsm.Signer(ctx, module, "pkcs11:id=7303;object=clm-root", lifecycle.KeyECP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "clm.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: bytes.Repeat([]byte{1}, 32)})
+	root, err := ca.Open(ctx, store, keys, &ca.Options{Name: "root", Root: true, Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := store.GetCredential(ctx, root.KeyNumber()); len(rec.Secret) != 0 {
+		t.Fatal("the root's key is in the token, not the store")
+	}
+	ca1, err := ca.Open(ctx, store, keys, &ca.Options{Name: "ca1", Issuer: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys, CAs: []lifecycle.CA{ca1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
+	res, err := m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}, Subject: "/CN=leaf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(res.Certificate.Data)
+	leaf, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, inters := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(root.Certificate())
+	inters.AddCert(ca1.Certificate())
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		t.Fatalf("a leaf of the intermediate does not verify against the root in the token: %v", err)
+	}
+}

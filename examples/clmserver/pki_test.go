@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ocsp"
 )
 
 // freeAddr returns a loopback address with a port free a moment ago, so
@@ -233,6 +235,7 @@ func TestOfflineRootImport(t *testing.T) {
 // TestPolicyFile: -policy-file restricts what the CA issues; a policy
 // that cannot apply, or a bad -public-url, stops the server at start.
 func TestPolicyFile(t *testing.T) {
+	needTools(t)
 	dir := t.TempDir()
 	pol := writeFile(t, dir, "policy.json", []byte(`{"policies": [
 		{"ca": "ca1", "key_types": ["EC-P256"], "dns_suffixes": ["devices.example.com"], "max_validity": "720h",
@@ -246,6 +249,11 @@ func TestPolicyFile(t *testing.T) {
 	st, r := issue("/CN=gw.other.example")
 	assert.Equal(t, 400, st)
 	assert.Equal(t, 1103, code(r), "a name outside dns_suffixes")
+	sh(t, dir, true, "openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-subj", "/CN=rsa.devices.example.com", "-out", "rsa.csr")
+	st, r = api.post("CredInfo", map[string]any{"mode": "create", "keyid": keyid, "key": key, "devicename": "rsa", "certmode": "csr", "catype": "ca1",
+		"csr": readText(t, dir, "rsa.csr"), "keyfilepath": "/k", "cafilepath": "/ca", "clientfilepath": "/c"})
+	assert.Equal(t, 400, st)
+	assert.Equal(t, 1103, code(r), "a CSR key type the policy refuses")
 	st, r = issue("/CN=gw.devices.example.com")
 	require.Equal(t, 201, st, "%v", r)
 	c := pemCerts(t, r["clientcert"].(string))[0]
@@ -275,4 +283,45 @@ func TestPKIScript(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "pki: all passed") {
 		t.Fatalf("pki.sh: %v\n%s", err, out)
 	}
+}
+
+// TestAttackOCSPFlood: OCSP is unauthenticated. A flood of requests about
+// an unchanged certificate must not make the CA sign each: the answers are
+// the same bytes (an ECDSA signature differs each time it is made); after
+// a revocation the very next answer says revoked.
+func TestAttackOCSPFlood(t *testing.T) {
+	onEachStore(t, config{}, func(t *testing.T, api *attacker) {
+		keyID, key := api.psk("tenantA")
+		st, r := api.post("CredInfo", map[string]any{"mode": "create", "keyid": keyID, "key": key, "devicename": "d",
+			"certmode": "client", "catype": "ca1", "clientsubject": "/CN=d", "keyfilepath": "/k", "cafilepath": "/ca", "clientfilepath": "/c"})
+		require.Equal(t, 201, st, "%v", r)
+		cert, issuer := pemCerts(t, r["clientcert"].(string))[0], pemCerts(t, r["cacert"].(string))[0]
+		req, err := ocsp.CreateRequest(cert, issuer, nil)
+		require.NoError(t, err)
+		ask := func() []byte {
+			t.Helper()
+			resp, err := api.hc.Post(api.url+"/SWCLM/v10/OCSP/ca1", "application/ocsp-request", bytes.NewReader(req))
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			der, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.Equal(t, 200, resp.StatusCode)
+			return der
+		}
+		first := ask()
+		o, err := ocsp.ParseResponseForCert(first, cert, issuer)
+		require.NoError(t, err)
+		require.Equal(t, ocsp.Good, o.Status)
+		for range 300 {
+			if !bytes.Equal(ask(), first) {
+				t.Fatal("an answer about an unchanged certificate was signed anew: every unauthenticated request costs a signature")
+			}
+		}
+		st, r = api.post("CredInfo", map[string]any{"mode": "revoke", "keyid": keyID, "key": key, "deviceid": r["deviceid"],
+			"devicename": "d", "devicekey": r["devicekey"], "keynumber": r["clientkeynumber"], "catype": "ca1"})
+		require.Equal(t, 200, st, "%v", r)
+		o, err = ocsp.ParseResponseForCert(ask(), cert, issuer)
+		require.NoError(t, err)
+		assert.Equal(t, ocsp.Revoked, o.Status, "a revocation changes the next answer")
+	})
 }
