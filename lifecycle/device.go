@@ -383,7 +383,15 @@ func (e *Engine) ListDevices(ctx context.Context, req ListDevicesRequest) (*Devi
 			page.Next = page.Devices[limit-1].ID
 			break
 		}
-		page.Devices = append(page.Devices, deviceOf(r))
+		d := deviceOf(r)
+		if req.Counts {
+			st, err := e.store.CredentialStats(ctx, driver.CredentialQuery{Tenant: req.Tenant, DeviceID: r.ID, States: []driver.CredentialState{driver.StateValid}})
+			if err != nil {
+				return nil, e.storeErr(op, entityNone, err)
+			}
+			d.ValidCredentials = int(st.Count)
+		}
+		page.Devices = append(page.Devices, d)
 	}
 	return page, nil
 }

@@ -48,6 +48,22 @@ type Manager interface {
 	ListDevices(ctx context.Context, req ListDevicesRequest) (*DevicePage, error)
 	// SetDeviceStatus enables or disables a tenant's device.
 	SetDeviceStatus(ctx context.Context, tenant, deviceID string, s DeviceStatus) error
+	// DecommissionDevice revokes every valid certificate of a tenant's
+	// device, deletes its symmetric keys and disables it, in one
+	// transaction; a second call changes nothing.
+	DecommissionDevice(ctx context.Context, req DecommissionRequest) (*DecommissionResult, error)
+
+	// ListCredentials returns a page of a tenant's credentials, by device,
+	// kind, state, CA and expiry (the inventory; administrative).
+	ListCredentials(ctx context.Context, req ListCredentialsRequest) (*CredentialPage, error)
+	// GetCredential returns one of a tenant's credentials by keynumber, or
+	// a certificate by CA and serial.
+	GetCredential(ctx context.Context, req GetCredentialRequest) (*CredentialInfo, error)
+	// RevokeCredential revokes a tenant's certificate with a reason, as an
+	// administrator, whatever device holds it.
+	RevokeCredential(ctx context.Context, req RevokeCredentialRequest) (*CredentialInfo, error)
+	// ListCAs returns the engine's CAs with their chains, the default first.
+	ListCAs(ctx context.Context) ([]CAInfo, error)
 
 	// CACertificate returns a CA's certificate (certmode "caonly", spec §6).
 	CACertificate(ctx context.Context, req CACertificateRequest) (*CACertificateResult, error)
@@ -157,6 +173,9 @@ type Device struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	ExpiresAt  time.Time // zero: never
+	// ValidCredentials is how many valid certificates and keys are bound
+	// to the device, when ListDevicesRequest.Counts asked; 0 otherwise.
+	ValidCredentials int
 }
 
 // DeviceResult is the device a request resolved to. Key is set, once, when
@@ -177,6 +196,8 @@ type ListDevicesRequest struct {
 	Tenant string // required
 	After  string // exclusive deviceid cursor
 	Limit  int    // 0 for the default
+	// Counts fills each Device's ValidCredentials (one count per device).
+	Counts bool
 }
 
 // DevicePage is a page of devices; Next is "" on the last page.

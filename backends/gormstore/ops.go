@@ -264,6 +264,15 @@ func (o *ops) credentialsWhere(ctx context.Context, q driver.CredentialQuery) *g
 		}
 		db = db.Where("state IN ?", st)
 	}
+	if q.DeviceID != "" {
+		db = db.Where("key_number IN (SELECT key_number FROM clm_bindings WHERE tenant = ? AND device_id = ?)", q.Tenant, q.DeviceID)
+	}
+	if !q.ExpiresBefore.IsZero() {
+		db = db.Where("not_after < ?", micros(q.ExpiresBefore))
+	}
+	if !q.ExpiresAfter.IsZero() {
+		db = db.Where("not_after >= ?", micros(q.ExpiresAfter))
+	}
 	return db
 }
 

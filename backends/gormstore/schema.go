@@ -118,7 +118,7 @@ type credentialRow struct {
 	Certificate    []byte
 	Secret         []byte
 	NotBefore      int64 `gorm:"not null"`
-	NotAfter       int64 `gorm:"not null"`
+	NotAfter       int64 `gorm:"not null;index:clm_credentials_expiry"`
 	CreatedAt      int64 `gorm:"not null;autoCreateTime:false"`
 	StateChangedAt int64 `gorm:"not null"`
 	Reason         int   `gorm:"not null"`

@@ -518,9 +518,14 @@ func (t *txn) GetCredentialBySerial(ctx context.Context, ca, serial string) (*dr
 }
 
 // selects reports whether q's filters (not its cursor or limit) select r.
-func selects(q driver.CredentialQuery, r *driver.CredentialRecord) bool {
+func (t *txn) selects(q driver.CredentialQuery, r *driver.CredentialRecord) bool {
 	return (q.Tenant == "" || r.Tenant == q.Tenant) && (q.CA == "" || r.CA == q.CA) &&
-		(q.Kind == 0 || r.Kind == q.Kind) && (len(q.States) == 0 || slices.Contains(q.States, r.State))
+		(q.Kind == 0 || r.Kind == q.Kind) && (len(q.States) == 0 || slices.Contains(q.States, r.State)) &&
+		(q.ExpiresBefore.IsZero() || r.NotAfter.Before(q.ExpiresBefore)) &&
+		(q.ExpiresAfter.IsZero() || !r.NotAfter.Before(q.ExpiresAfter)) &&
+		(q.DeviceID == "" || slices.ContainsFunc(t.db.bindings, func(b *driver.BindingRecord) bool {
+			return b.Tenant == q.Tenant && b.DeviceID == q.DeviceID && b.KeyNumber == r.KeyNumber
+		}))
 }
 
 func (t *txn) ListCredentials(ctx context.Context, q driver.CredentialQuery) ([]*driver.CredentialRecord, error) {
@@ -532,7 +537,7 @@ func (t *txn) ListCredentials(ctx context.Context, q driver.CredentialQuery) ([]
 	}
 	out := []*driver.CredentialRecord{}
 	for _, kn := range slices.Sorted(maps.Keys(t.db.creds)) {
-		if r := t.db.creds[kn]; kn > q.After && selects(q, r) {
+		if r := t.db.creds[kn]; kn > q.After && t.selects(q, r) {
 			if out = append(out, cloneCredential(r)); len(out) == q.Limit {
 				break
 			}
@@ -547,7 +552,7 @@ func (t *txn) CredentialStats(ctx context.Context, q driver.CredentialQuery) (dr
 		return st, err
 	}
 	for _, r := range t.db.creds {
-		if selects(q, r) {
+		if t.selects(q, r) {
 			st.Count++
 			if r.StateChangedAt.After(st.LastStateChange) {
 				st.LastStateChange = r.StateChangedAt.UTC()

@@ -249,8 +249,15 @@ type CredentialQuery struct {
 	CA     string            // "" for any
 	Kind   CredentialKind    // 0 for any
 	States []CredentialState // nil for any
-	After  int64             // exclusive cursor on KeyNumber
-	Limit  int               // > 0
+	// DeviceID, with Tenant, selects the credentials bound to that device
+	// (at any path); "" for any.
+	DeviceID string
+	// ExpiresBefore selects credentials whose NotAfter is before it, and
+	// ExpiresAfter those whose NotAfter is at or after it; zero for any.
+	ExpiresBefore time.Time
+	ExpiresAfter  time.Time
+	After         int64 // exclusive cursor on KeyNumber
+	Limit         int   // > 0
 }
 
 // CredentialStats summarises a set of credentials. Revocations and

@@ -36,6 +36,7 @@ func allCases() []testCase {
 		{"Credential/ListPaging", testCredentialList},
 		{"Credential/Transition", testCredentialTransition},
 		{"Credential/Stats", testCredentialStats},
+		{"Credential/QueryByDeviceAndExpiry", testCredentialQueryFilters},
 		{"Credential/ConcurrentTransitions", testCredentialConcurrentTransitions},
 		{"Binding/PutList", testBindingCreateList},
 		{"Sequence/StartsAtOneAndIncrements", testSequenceBasic},
@@ -525,6 +526,60 @@ func testCredentialStats(e *env) {
 	e.must(err, "CredentialStats")
 	if all.Count != 5 {
 		e.t.Fatalf("CredentialStats must ignore After and Limit: got %d of 5", all.Count)
+	}
+}
+
+// testCredentialQueryFilters: DeviceID selects what is bound to a device
+// of the tenant (at any path, once), ExpiresBefore and ExpiresAfter select
+// by NotAfter on each side of the boundary, in ListCredentials and
+// CredentialStats alike.
+func testCredentialQueryFilters(e *env) {
+	s := e.store()
+	for n := int64(1); n <= 6; n++ {
+		c := cert(n, "t1", "ca1", fmt.Sprintf("%X", n))
+		c.NotAfter = t0.Add(time.Duration(n) * 24 * time.Hour) // day n
+		if n == 6 {
+			c.Tenant = "t2"
+		}
+		e.must(s.CreateCredential(e.ctx, c), "CreateCredential")
+	}
+	b := func(tenant, dev string, n int64, path string) *driver.BindingRecord {
+		return &driver.BindingRecord{Tenant: tenant, DeviceID: dev, KeyNumber: n, Path: path, CreatedAt: t0}
+	}
+	e.must(s.PutBinding(e.ctx, b("t1", "d1", 1, "/a"), b("t1", "d1", 1, "/b"), b("t1", "d1", 3, "/a"), b("t1", "d2", 2, "/a"), b("t2", "d1", 6, "/a")), "PutBinding")
+	numbers := func(q driver.CredentialQuery) []int64 {
+		e.t.Helper()
+		q.Limit = 100
+		page, err := s.ListCredentials(e.ctx, q)
+		e.must(err, "ListCredentials")
+		st, err := s.CredentialStats(e.ctx, q)
+		e.must(err, "CredentialStats")
+		var out []int64
+		for _, r := range page {
+			out = append(out, r.KeyNumber)
+		}
+		if q.After == 0 && st.Count != int64(len(out)) { // Stats ignores the cursor
+			e.t.Fatalf("CredentialStats counts %d where ListCredentials lists %d (%+v)", st.Count, len(out), q)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		q    driver.CredentialQuery
+		want []int64
+	}{
+		{driver.CredentialQuery{Tenant: "t1", DeviceID: "d1"}, []int64{1, 3}},
+		{driver.CredentialQuery{Tenant: "t1", DeviceID: "d2"}, []int64{2}},
+		{driver.CredentialQuery{Tenant: "t2", DeviceID: "d1"}, []int64{6}},
+		{driver.CredentialQuery{Tenant: "t1", DeviceID: "none"}, nil},
+		{driver.CredentialQuery{Tenant: "t1", ExpiresBefore: t0.Add(3 * 24 * time.Hour)}, []int64{1, 2}},
+		{driver.CredentialQuery{Tenant: "t1", ExpiresAfter: t0.Add(3 * 24 * time.Hour)}, []int64{3, 4, 5}},
+		{driver.CredentialQuery{ExpiresAfter: t0.Add(2 * 24 * time.Hour), ExpiresBefore: t0.Add(4 * 24 * time.Hour)}, []int64{2, 3}},
+		{driver.CredentialQuery{Tenant: "t1", DeviceID: "d1", ExpiresBefore: t0.Add(2 * 24 * time.Hour), After: 0}, []int64{1}},
+		{driver.CredentialQuery{Tenant: "t1", DeviceID: "d1", After: 1}, []int64{3}},
+	} {
+		if got := numbers(c.q); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			e.t.Fatalf("%+v selects %v, want %v", c.q, got, c.want)
+		}
 	}
 }
 
