@@ -54,6 +54,7 @@ import (
 	"github.com/credlife/clm/backends/postgresstore"
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/httpadapter"
+	"github.com/credlife/clm/httpadapter/admin"
 	"github.com/credlife/clm/lifecycle"
 )
 
@@ -75,6 +76,7 @@ type config struct {
 	delegatedOCSP                     bool
 	publicURL                         string
 	policyFile                        string
+	adminTokenFile                    string
 	logLevel                          string
 	pprofAddr                         string
 }
@@ -107,6 +109,7 @@ func main() {
 	fs.BoolVar(&c.delegatedOCSP, "delegated-ocsp", false, "sign OCSP responses with a responder certificate each CA issues itself every 7 days, not with the CA's key")
 	fs.StringVar(&c.publicURL, "public-url", "", "the server's public base URL (https://clm.example.com): issued certificates then name its OCSP, CA certificate and CRL URLs")
 	fs.StringVar(&c.policyFile, "policy-file", "", "JSON file of certificate policies per CA and tenant (see README, Certificate policy)")
+	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the admin API (at least 16 characters); the API is served at /admin/v1/ only with it")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiles (net/http/pprof) at this address, e.g. 127.0.0.1:6060; keep it on loopback")
 	_ = fs.Parse(os.Args[1:])
@@ -240,6 +243,17 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	handler := httpadapter.New(m, &httpadapter.Options{License: license, AdminLicense: adminLicense, Logger: logger, Observe: mt.observe})
 	mux := http.NewServeMux()
 	mux.Handle(handler.Prefix(), handler)
+	if c.adminTokenFile != "" {
+		token, err := readLicenseFile("-admin-token-file", c.adminTokenFile)
+		if err != nil {
+			return err
+		}
+		if token == license || token == adminLicense {
+			return errors.New("-admin-token-file holds a license: the admin token must differ from every license")
+		}
+		ah := admin.New(m, &admin.Options{Token: token.Reveal(), Logger: logger})
+		mux.Handle(ah.Prefix(), ah)
+	}
 	if c.metrics {
 		mux.Handle("/metrics", mt.handler())
 	}
