@@ -16,6 +16,7 @@
 //	POST   devices/{tenant}/{id}/disable | enable | decommission {reason}
 //	GET    credentials?tenant=&device=&kind=&state=&ca=&expiring_before=&expiring_after=&after=&limit=
 //	GET    credentials/{tenant}/{keynumber}      POST credentials/{tenant}/{keynumber}/revoke {reason}
+//	POST   credentials/{tenant}/serials/{ca}/{serial}/revoke {reason}
 //	GET    cas                                   GET  cas/{name}/chain   GET cas/{name}/crl
 //
 // Errors are {"code": CLM code, "error": message}, with the HTTP status of
@@ -127,6 +128,7 @@ func New(m lifecycle.Manager, opts *Options) *Handler {
 	route("GET /credentials", h.listCredentials)
 	route("GET /credentials/{tenant}/{keynumber}", h.getCredential)
 	route("POST /credentials/{tenant}/{keynumber}/revoke", h.revoke)
+	route("POST /credentials/{tenant}/serials/{ca}/{serial}/revoke", h.revoke)
 	route("GET /cas", h.listCAs)
 	route("GET /cas/{name}/chain", h.caChain)
 	route("GET /cas/{name}/crl", h.caCRL)
@@ -553,6 +555,9 @@ func (h *Handler) listCredentials(w http.ResponseWriter, r *http.Request) error 
 	}
 	for _, s := range q["state"] {
 		for _, one := range strings.Split(s, ",") {
+			if one == "" {
+				continue // state= is no filter
+			}
 			st, ok := states[one]
 			if !ok {
 				return bad("state", "valid, revoked, superseded or deleted")
@@ -600,10 +605,15 @@ func (h *Handler) getCredential(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// revoke revokes a certificate named by keynumber, or by CA and serial.
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) error {
-	kn, err := keyNumberOf(r)
-	if err != nil {
-		return err
+	ref := lifecycle.CertificateRef{Serial: r.PathValue("serial")}
+	if ref.Serial == "" {
+		kn, err := keyNumberOf(r)
+		if err != nil {
+			return err
+		}
+		ref.KeyNumber = kn
 	}
 	var body struct {
 		Reason json.RawMessage `json:"reason"`
@@ -615,7 +625,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := h.m.RevokeCredential(r.Context(), lifecycle.RevokeCredentialRequest{Tenant: r.PathValue("tenant"), Ref: lifecycle.CertificateRef{KeyNumber: kn}, Reason: reason})
+	c, err := h.m.RevokeCredential(r.Context(), lifecycle.RevokeCredentialRequest{Tenant: r.PathValue("tenant"), CA: r.PathValue("ca"), Ref: ref, Reason: reason})
 	if err != nil {
 		return err
 	}

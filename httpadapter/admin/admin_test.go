@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pb33f/libopenapi"
@@ -190,6 +191,13 @@ func TestAdminEndpoints(t *testing.T) {
 	st, r, _ = c.call("POST", "credentials/acme/"+jsonNum(cert.Certificate.KeyNumber)+"/revoke", nil)
 	assert.Equal(t, 403, st)
 	assert.Equal(t, 1306.0, r["code"])
+	second, err := c.m.IssueCertificate(ctx, lifecycle.IssueCertificateRequest{PSK: creds, Device: lifecycle.DeviceRequest{ID: dev, Key: cert.Device.Key}, Subject: "/CN=gw2"})
+	require.NoError(t, err)
+	st, r, _ = c.call("POST", "credentials/acme/serials/ca1/"+strings.ToLower(second.Certificate.Serial)+"/revoke", map[string]any{"reason": 1})
+	require.Equal(t, 200, st, "%v", r)
+	assert.Equal(t, second.Certificate.KeyNumber, int64(r["keynumber"].(float64)), "revoked by serial, any case")
+	st, _, _ = c.call("POST", "credentials/beta/serials/ca1/"+second.Certificate.Serial+"/revoke", nil)
+	assert.Equal(t, 404, st, "another tenant's serial")
 
 	st, r, _ = c.call("GET", "cas", nil)
 	require.Equal(t, 200, st)
