@@ -19,6 +19,12 @@ type AuditEvent struct {
 	KeyNumber int64  // the credential acted on (or created), when known
 	Serial    string // the certificate's serial, when there is one
 	Outcome   Code   // CodeOK, or the code of the failure
+	// NotAfter is the credential's end, in the events of the expiry
+	// sweeper and of retention.
+	NotAfter time.Time
+	// Detail qualifies the event: the threshold of an expiry warning
+	// ("168h0m0s").
+	Detail string
 }
 
 // Auditor receives audit events. Implementations must be safe for
@@ -47,6 +53,12 @@ func (a slogAuditor) Audit(ctx context.Context, ev AuditEvent) {
 	}
 	if ev.KeyNumber != 0 {
 		attrs = append(attrs, slog.Int64("keynumber", ev.KeyNumber))
+	}
+	if !ev.NotAfter.IsZero() {
+		attrs = append(attrs, slog.Time("not_after", ev.NotAfter))
+	}
+	if ev.Detail != "" {
+		attrs = append(attrs, slog.String("detail", ev.Detail))
 	}
 	a.l.LogAttrs(ctx, level, "audit", attrs...)
 }

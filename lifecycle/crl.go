@@ -64,6 +64,9 @@ func (e *Engine) CRL(ctx context.Context, caName string) (*CRL, error) {
 			return nil, e.storeErr(op, entityNone, err)
 		}
 		for _, r := range page {
+			if e.retention > 0 && r.NotAfter.Before(now.Add(-e.retention)) {
+				continue // past retention: Purge removes it
+			}
 			sn, ok := new(big.Int).SetString(r.Serial, 16)
 			if !ok {
 				return nil, errf(op, CodeDBData, "", errors.New("a stored serial is not hex"))

@@ -112,6 +112,15 @@ type Options struct {
 	// it from the server's public base URL. Certificates carry none when
 	// nil.
 	URLs func(ca string) IssuerURLs
+	// ExpiryWarnings are the thresholds before a credential's end at which
+	// SweepExpiry warns (DefaultExpiryWarnings, 30, 7 and 1 days, when
+	// nil).
+	ExpiryWarnings []time.Duration
+	// Retention is how long after its end a revoked, superseded or deleted
+	// credential is kept: Purge removes it then, and CRLs stop listing it.
+	// 90 days when 0; negative keeps everything.
+	Retention time.Duration
+
 	// OCSPValidity is the time from an OCSP response's thisUpdate to its
 	// nextUpdate; 1 hour when 0. A response is signed again when half of it
 	// has passed, or at once when the certificate's state changes.
@@ -227,6 +236,11 @@ type Engine struct {
 	pools       map[CertKeyType]*keyPool
 	blockSize   int
 	replay      time.Duration
+
+	warnings  []time.Duration // widest first
+	retention time.Duration   // ≤ 0: off
+	sweepMu   sync.Mutex
+	sweptAt   time.Time // of this engine's last sweep
 
 	policies      map[PolicyScope]*Policy
 	defaultPolicy Policy
@@ -356,6 +370,11 @@ func New(store driver.Store, opts *Options) (*Engine, error) {
 		e.policies[scope] = p
 	}
 	e.urls = o.URLs
+	var err error
+	if e.warnings, err = expiryWarnings(o.ExpiryWarnings); err != nil {
+		return nil, errf("New", CodeConfigInvalid, "", err)
+	}
+	e.retention = cmp.Or(o.Retention, 90*24*time.Hour)
 	e.ocspValidity = cmp.Or(o.OCSPValidity, time.Hour)
 	if e.ocspValidity < 0 {
 		return nil, errf("New", CodeConfigInvalid, "", errors.New("negative OCSPValidity"))

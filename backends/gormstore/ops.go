@@ -297,6 +297,48 @@ func (o *ops) TransitionCredential(ctx context.Context, t driver.Transition) err
 	return o.missingOrConflict(ctx, &credentialRow{}, "key_number = ?", t.KeyNumber)
 }
 
+func (o *ops) DeleteCredential(ctx context.Context, keyNumber int64) error {
+	run := func(o *ops) error {
+		db := o.with(ctx)
+		if err := db.Where("key_number = ?", keyNumber).Delete(&bindingRow{}).Error; err != nil {
+			return o.s.wrap(err)
+		}
+		if err := db.Where("key_number = ?", keyNumber).Delete(&noticeRow{}).Error; err != nil {
+			return o.s.wrap(err)
+		}
+		res := db.Where("key_number = ?", keyNumber).Delete(&credentialRow{})
+		if res.Error != nil {
+			return o.s.wrap(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("gormstore: %w", driver.ErrNotFound)
+		}
+		return nil
+	}
+	if o.tx != nil {
+		return run(o)
+	}
+	return o.s.Atomic(ctx, func(tx driver.Tx) error { return run(tx.(*ops)) })
+}
+
+func (o *ops) PutNotice(ctx context.Context, r *driver.NoticeRecord) (bool, error) {
+	if len(r.Kind) == 0 || len(r.Kind) > 32 {
+		return false, errors.New("gormstore: PutNotice: a kind is 1 to 32 bytes")
+	}
+	// ON CONFLICT DO NOTHING, never a failed INSERT, which would abort a
+	// PostgreSQL transaction. MySQL's INSERT IGNORE: its ON DUPLICATE KEY
+	// UPDATE would count the row found (clientFoundRows) as one affected.
+	q := "INSERT INTO clm_notices (key_number, kind, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+	if o.s.dialect.Name == "mysql" {
+		q = "INSERT IGNORE INTO clm_notices (key_number, kind, at) VALUES (?, ?, ?)"
+	}
+	res := o.with(ctx).Exec(q, r.KeyNumber, r.Kind, micros(r.At))
+	if res.Error != nil {
+		return false, o.s.wrap(res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
 // missingOrConflict tells why a compare-and-swap matched no row.
 func (o *ops) missingOrConflict(ctx context.Context, model any, where string, args ...any) error {
 	var n int64

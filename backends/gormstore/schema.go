@@ -17,7 +17,7 @@ import (
 // 'tenantB' = 'tenantB '); failed authentications are counted in the store
 // (clm_auth_failures, clm_psks.failures_until); the device key column holds
 // the sealed key.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // The tables. Times are microseconds since the Unix epoch, UTC, in BIGINT
 // columns: exact, portable, and past 2038. Text columns that are compared or
@@ -166,7 +166,16 @@ func valuesOf(fields []any) []any {
 	return out
 }
 
-var models = []any{&schemaRow{}, &sequenceRow{}, &pskRow{}, &deviceRow{}, &credentialRow{}, &bindingRow{}, &authFailureRow{}}
+var models = []any{&schemaRow{}, &sequenceRow{}, &pskRow{}, &deviceRow{}, &credentialRow{}, &bindingRow{}, &authFailureRow{}, &noticeRow{}}
+
+// noticeRow records a notice given about a credential (schema 4).
+type noticeRow struct {
+	KeyNumber int64  `gorm:"primaryKey;autoIncrement:false"`
+	Kind      string `gorm:"primaryKey;size:32"`
+	At        int64  `gorm:"not null"`
+}
+
+func (noticeRow) TableName() string { return "clm_notices" }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 

@@ -28,6 +28,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/credlife/clm/lifecycle"
 	"github.com/credlife/clm/lifecycle/driver"
@@ -51,6 +52,12 @@ type database struct {
 	serials  map[serialKey]int64
 	bindings []*driver.BindingRecord // in insertion order
 	failures map[failKey]*driver.AuthFailures
+	notices  map[noticeKey]time.Time
+}
+
+type noticeKey struct {
+	keyNumber int64
+	kind      string
 }
 
 // Store is a handle on an in-memory database. It implements
@@ -72,6 +79,7 @@ func New() *Store {
 		creds:    map[int64]*driver.CredentialRecord{},
 		serials:  map[serialKey]int64{},
 		failures: map[failKey]*driver.AuthFailures{},
+		notices:  map[noticeKey]time.Time{},
 	}}
 }
 
@@ -202,6 +210,12 @@ func (s *Store) CredentialStats(ctx context.Context, q driver.CredentialQuery) (
 }
 func (s *Store) TransitionCredential(ctx context.Context, tr driver.Transition) error {
 	return exec(s, ctx, func(t *txn) error { return t.TransitionCredential(ctx, tr) })
+}
+func (s *Store) DeleteCredential(ctx context.Context, kn int64) error {
+	return exec(s, ctx, func(t *txn) error { return t.DeleteCredential(ctx, kn) })
+}
+func (s *Store) PutNotice(ctx context.Context, r *driver.NoticeRecord) (bool, error) {
+	return do(s, ctx, func(t *txn) (bool, error) { return t.PutNotice(ctx, r) })
 }
 func (s *Store) PutBinding(ctx context.Context, rs ...*driver.BindingRecord) error {
 	return exec(s, ctx, func(t *txn) error { return t.PutBinding(ctx, rs...) })
@@ -580,6 +594,45 @@ func (t *txn) TransitionCredential(ctx context.Context, tr driver.Transition) er
 	c.State, c.StateChangedAt, c.Reason, c.ReplacedBy = tr.To, tr.At.UTC(), tr.Reason, tr.ReplacedBy
 	set(t, t.db.creds, tr.KeyNumber, c)
 	return nil
+}
+
+func (t *txn) DeleteCredential(ctx context.Context, kn int64) error {
+	if err := t.check(ctx); err != nil {
+		return err
+	}
+	r, ok := t.db.creds[kn]
+	if !ok {
+		return errNotFound
+	}
+	del(t, t.db.creds, kn)
+	if r.Serial != "" {
+		del(t, t.db.serials, serialKey{r.CA, r.Serial})
+	}
+	for k := range t.db.notices {
+		if k.keyNumber == kn {
+			del(t, t.db.notices, k)
+		}
+	}
+	old := t.db.bindings
+	kept := slices.DeleteFunc(slices.Clone(old), func(b *driver.BindingRecord) bool { return b.KeyNumber == kn })
+	t.db.bindings = kept
+	t.undo = append(t.undo, func() { t.db.bindings = old })
+	return nil
+}
+
+func (t *txn) PutNotice(ctx context.Context, r *driver.NoticeRecord) (bool, error) {
+	if err := t.check(ctx); err != nil {
+		return false, err
+	}
+	if len(r.Kind) == 0 || len(r.Kind) > 32 {
+		return false, errors.New("memstore: PutNotice: a kind is 1 to 32 bytes")
+	}
+	k := noticeKey{r.KeyNumber, r.Kind}
+	if _, ok := t.db.notices[k]; ok {
+		return false, nil
+	}
+	set(t, t.db.notices, k, r.At.UTC())
+	return true, nil
 }
 
 func (t *txn) PutBinding(ctx context.Context, rs ...*driver.BindingRecord) error {

@@ -220,6 +220,15 @@ type BindingRecord struct {
 	CreatedAt time.Time
 }
 
+// NoticeRecord records that the engine gave notice about a credential
+// (an expiry warning), so that of every process on the store exactly one
+// gives it. (KeyNumber, Kind) is unique.
+type NoticeRecord struct {
+	KeyNumber int64
+	Kind      string // ≤ 32 bytes, as "expiring/720h0m0s" or "expired"
+	At        time.Time
+}
+
 // Transition is a compare-and-swap of a credential's state.
 type Transition struct {
 	KeyNumber  int64
@@ -375,6 +384,16 @@ type Tx interface {
 	// Of any number of concurrent transitions from one state, exactly one
 	// succeeds. ErrNotFound if the credential is absent.
 	TransitionCredential(ctx context.Context, t Transition) error
+	// DeleteCredential removes a credential with its bindings and notices
+	// (retention); ErrNotFound if absent.
+	DeleteCredential(ctx context.Context, keyNumber int64) error
+
+	// PutNotice records a notice unless the credential has one of that
+	// Kind already, and reports whether it recorded it. Of any number of
+	// concurrent calls for one (KeyNumber, Kind), on any handles, exactly
+	// one reports true. It is not an error inside a transaction (a
+	// duplicate does not abort it).
+	PutNotice(ctx context.Context, r *NoticeRecord) (bool, error)
 
 	// PutBinding records bindings (in one statement where the database
 	// allows), all of them or, on an error, none. Recording one that exists

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/credlife/clm/lifecycle"
@@ -37,6 +38,8 @@ func allCases() []testCase {
 		{"Credential/Transition", testCredentialTransition},
 		{"Credential/Stats", testCredentialStats},
 		{"Credential/QueryByDeviceAndExpiry", testCredentialQueryFilters},
+		{"Credential/Delete", testCredentialDelete},
+		{"Notice/OnceAcrossHandles", testNoticeOnce},
 		{"Credential/ConcurrentTransitions", testCredentialConcurrentTransitions},
 		{"Binding/PutList", testBindingCreateList},
 		{"Sequence/StartsAtOneAndIncrements", testSequenceBasic},
@@ -580,6 +583,114 @@ func testCredentialQueryFilters(e *env) {
 		if got := numbers(c.q); fmt.Sprint(got) != fmt.Sprint(c.want) {
 			e.t.Fatalf("%+v selects %v, want %v", c.q, got, c.want)
 		}
+	}
+}
+
+// testCredentialDelete: DeleteCredential removes the record, its bindings
+// and its notices, frees its serial, leaves the others, rolls back inside
+// Atomic, and answers ErrNotFound for what is absent.
+func testCredentialDelete(e *env) {
+	s := e.store()
+	e.must(s.CreateCredential(e.ctx, cert(1, "t1", "ca1", "0A")), "CreateCredential")
+	e.must(s.CreateCredential(e.ctx, cert(2, "t1", "ca1", "0B")), "CreateCredential")
+	b := func(n int64) *driver.BindingRecord {
+		return &driver.BindingRecord{Tenant: "t1", DeviceID: "d1", KeyNumber: n, Path: "/p", CreatedAt: t0}
+	}
+	e.must(s.PutBinding(e.ctx, b(1), b(2)), "PutBinding")
+	_, err := s.PutNotice(e.ctx, &driver.NoticeRecord{KeyNumber: 1, Kind: "expired", At: t0})
+	e.must(err, "PutNotice")
+
+	rollback := errors.New("roll back")
+	err = s.Atomic(e.ctx, func(tx driver.Tx) error {
+		if err := tx.DeleteCredential(e.ctx, 1); err != nil {
+			return err
+		}
+		return rollback
+	})
+	e.wantErr(err, rollback, "Atomic returns fn's error")
+	if _, err := s.GetCredential(e.ctx, 1); err != nil {
+		e.t.Fatalf("a DeleteCredential rolled back must leave the record: %v", err)
+	}
+
+	e.must(s.DeleteCredential(e.ctx, 1), "DeleteCredential")
+	_, err = s.GetCredential(e.ctx, 1)
+	e.wantErr(err, driver.ErrNotFound, "a deleted credential is absent")
+	_, err = s.GetCredentialBySerial(e.ctx, "ca1", "0A")
+	e.wantErr(err, driver.ErrNotFound, "and so is its serial")
+	e.wantErr(s.DeleteCredential(e.ctx, 1), driver.ErrNotFound, "DeleteCredential of an absent credential")
+	if bs, err := s.ListBindings(e.ctx, "t1", "d1", 1); err != nil || len(bs) != 0 {
+		e.t.Fatalf("DeleteCredential must remove its bindings: %d left (%v)", len(bs), err)
+	}
+	if bs, err := s.ListBindings(e.ctx, "t1", "d1", 2); err != nil || len(bs) != 1 {
+		e.t.Fatalf("DeleteCredential must leave the other credentials' bindings: %d (%v)", len(bs), err)
+	}
+	if isNew, err := s.PutNotice(e.ctx, &driver.NoticeRecord{KeyNumber: 1, Kind: "expired", At: t0}); err != nil || !isNew {
+		e.t.Fatalf("DeleteCredential must remove its notices: PutNotice again reports %v (%v)", isNew, err)
+	}
+	e.must(s.CreateCredential(e.ctx, cert(3, "t1", "ca1", "0A")), "a deleted credential's serial may be taken again")
+}
+
+// testNoticeOnce: of concurrent PutNotice calls for one (keynumber, kind),
+// on two handles and inside transactions, exactly one reports true; other
+// kinds and credentials are their own.
+func testNoticeOnce(e *env) {
+	a, b := e.store(), e.store()
+	const n = 12
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		wins  int
+		fails []error
+	)
+	start := make(chan struct{})
+	for i := range n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			var isNew bool
+			var err error
+			if i%3 == 0 {
+				err = s.Atomic(e.ctx, func(tx driver.Tx) error {
+					var err error
+					isNew, err = tx.PutNotice(e.ctx, &driver.NoticeRecord{KeyNumber: 7, Kind: "expiring/168h0m0s", At: t0})
+					return err
+				})
+			} else {
+				isNew, err = s.PutNotice(e.ctx, &driver.NoticeRecord{KeyNumber: 7, Kind: "expiring/168h0m0s", At: t0})
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				fails = append(fails, err)
+			} else if isNew {
+				wins++
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(fails) > 0 || wins != 1 {
+		e.t.Fatalf("of %d concurrent PutNotice calls exactly one must record it: %d did, errors %v", n, wins, fails)
+	}
+	for _, r := range []*driver.NoticeRecord{{KeyNumber: 7, Kind: "expired", At: t0}, {KeyNumber: 8, Kind: "expiring/168h0m0s", At: t0}} {
+		if isNew, err := a.PutNotice(e.ctx, r); err != nil || !isNew {
+			e.t.Fatalf("a notice of another kind or credential is new: %v (%v)", isNew, err)
+		}
+	}
+	// A duplicate inside a transaction does not abort it.
+	e.must(a.Atomic(e.ctx, func(tx driver.Tx) error {
+		if isNew, err := tx.PutNotice(e.ctx, &driver.NoticeRecord{KeyNumber: 7, Kind: "expired", At: t0}); err != nil || isNew {
+			return fmt.Errorf("a duplicate PutNotice: %v, %w", isNew, err)
+		}
+		return tx.CreateCredential(e.ctx, cert(9, "t1", "ca1", "09"))
+	}), "a transaction with a duplicate notice commits")
+	if _, err := a.GetCredential(e.ctx, 9); err != nil {
+		e.t.Fatalf("the transaction's other writes must commit: %v", err)
 	}
 }
 
