@@ -2,16 +2,25 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/credlife/clm/httpadapter/client"
+	"github.com/credlife/clm/internal/testdb"
 	"github.com/credlife/clm/lifecycle"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -178,4 +187,115 @@ func TestInventoryOverHTTP(t *testing.T) {
 		assert.Equal(t, 400, st, "%v", r)
 		assert.Equal(t, 1102, int(r["code"].(float64)))
 	})
+}
+
+// receiver is a loopback webhook that fails until told otherwise and
+// records each event it takes, checking its signature.
+type receiver struct {
+	t      *testing.T
+	secret []byte
+	mu     sync.Mutex
+	up     bool
+	got    map[string]int // event id → deliveries taken
+	bodies map[string]map[string]any
+	failed int
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if !rc.up {
+		rc.failed++
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	}
+	mac := hmac.New(sha256.New, rc.secret)
+	mac.Write(body)
+	if !hmac.Equal([]byte(r.Header.Get("X-CLM-Signature")), []byte("sha256="+hex.EncodeToString(mac.Sum(nil)))) {
+		rc.t.Errorf("a delivery with a wrong signature: %s", body)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(body, &ev); err != nil || ev["id"] != r.Header.Get("X-CLM-Event") {
+		rc.t.Errorf("a delivery that is not an event: %s", body)
+	}
+	id := ev["id"].(string)
+	rc.got[id]++
+	rc.bodies[id] = ev
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// TestExpiryWebhookTwoProcesses: two clmserver processes on one database
+// sweep for expiring certificates and deliver to one webhook that is down
+// for a while. Each certificate's warning and expiry reach it once each
+// (not once per process), signed, after the receiver comes back.
+func TestExpiryWebhookTwoProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	bin := buildServer(t)
+	for _, db := range []struct {
+		name string
+		dsn  func(testing.TB) string
+	}{{"mysql", testdb.MySQL}, {"postgres", testdb.Postgres}} {
+		t.Run(db.name, func(t *testing.T) {
+			secretFile := filepath.Join(t.TempDir(), "secret")
+			require.NoError(t, os.WriteFile(secretFile, []byte("webhook-secret-0123456789\n"), 0o600))
+			rc := &receiver{t: t, secret: []byte("webhook-secret-0123456789"), got: map[string]int{}, bodies: map[string]map[string]any{}}
+			hook := httptest.NewServer(rc)
+			defer hook.Close()
+			flags := []string{"-cert-validity", "8s", "-expiry-warnings", "1h", "-sweep-interval", "500ms",
+				"-notify-url", hook.URL, "-notify-secret-file", secretFile}
+			dsn := db.dsn(t)
+			a := startProcess(t, bin, db.name+":"+dsn, flags...)
+			startProcess(t, bin, db.name+":"+dsn, flags...)
+			c := client.New(a, "race-license-0123456789", nil)
+			psk, err := c.IssuePSK(context.Background(), lifecycle.IssuePSKRequest{Tenant: "hooks", Alias: "a"})
+			require.NoError(t, err)
+			var serials []string
+			for i := range 3 {
+				res, err := c.IssueCertificate(context.Background(), lifecycle.IssueCertificateRequest{PSK: lifecycle.PSKCredentials{KeyID: psk.KeyID, Password: psk.Password},
+					Device: lifecycle.DeviceRequest{Name: fmt.Sprint("d", i)}, CA: "ca1", Subject: fmt.Sprint("/CN=d", i), KeyPath: "/k", Path: "/c", CAPath: "/ca"})
+				require.NoError(t, err)
+				serials = append(serials, res.Certificate.Serial)
+			}
+			time.Sleep(3 * time.Second) // deliveries fail meanwhile, and are retried
+			rc.mu.Lock()
+			rc.up = true
+			failed := rc.failed
+			rc.mu.Unlock()
+			assert.Positive(t, failed, "the receiver refused deliveries while down")
+
+			deadline := time.Now().Add(45 * time.Second)
+			for {
+				rc.mu.Lock()
+				n := len(rc.got)
+				rc.mu.Unlock()
+				if n >= 6 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			time.Sleep(2 * time.Second) // would a second process's copy come?
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			var expiring, expired []string
+			for id, n := range rc.got {
+				assert.Equal(t, 1, n, "event %s taken once", id)
+				ev := rc.bodies[id]
+				assert.Equal(t, "hooks", ev["tenant"])
+				switch ev["op"] {
+				case "CredentialExpiring":
+					assert.Equal(t, "1h0m0s", ev["detail"])
+					expiring = append(expiring, ev["serial"].(string))
+				case "CredentialExpired":
+					expired = append(expired, ev["serial"].(string))
+				}
+			}
+			assert.ElementsMatch(t, serials, expiring, "one warning per certificate")
+			assert.ElementsMatch(t, serials, expired, "one expiry per certificate")
+		})
+	}
 }

@@ -77,6 +77,12 @@ type config struct {
 	publicURL                         string
 	policyFile                        string
 	adminTokenFile                    string
+	notifyURL, notifySecretFile       string
+	notifyOps                         string
+	notifyQueue                       int
+	sweepInterval, retention          time.Duration
+	certValidity                      time.Duration
+	expiryWarnings                    string
 	logLevel                          string
 	pprofAddr                         string
 }
@@ -109,6 +115,14 @@ func main() {
 	fs.BoolVar(&c.delegatedOCSP, "delegated-ocsp", false, "sign OCSP responses with a responder certificate each CA issues itself every 7 days, not with the CA's key")
 	fs.StringVar(&c.publicURL, "public-url", "", "the server's public base URL (https://clm.example.com): issued certificates then name its OCSP, CA certificate and CRL URLs")
 	fs.StringVar(&c.policyFile, "policy-file", "", "JSON file of certificate policies per CA and tenant (see README, Certificate policy)")
+	fs.StringVar(&c.notifyURL, "notify-url", "", "deliver audit events (-notify-ops) to this webhook as JSON signed with HMAC-SHA256 (X-CLM-Signature), retried until taken")
+	fs.StringVar(&c.notifySecretFile, "notify-secret-file", "", "file holding the webhook's HMAC secret (at least 16 characters); required with -notify-url")
+	fs.StringVar(&c.notifyOps, "notify-ops", defaultNotifyOps, "comma-separated audit operations the webhook receives")
+	fs.IntVar(&c.notifyQueue, "notify-queue", 10000, "events the webhook queue holds while the receiver is down; beyond it events are dropped (and logged)")
+	fs.DurationVar(&c.sweepInterval, "sweep-interval", time.Hour, "run the expiry sweeper and retention this often (0: never)")
+	fs.StringVar(&c.expiryWarnings, "expiry-warnings", "720h,168h,24h", "comma-separated thresholds before a credential's end at which it is warned of")
+	fs.DurationVar(&c.retention, "retention", 90*24*time.Hour, "remove revoked, superseded and deleted credentials this long after their end (0: keep everything)")
+	fs.DurationVar(&c.certValidity, "cert-validity", 365*24*time.Hour, "validity of issued certificates")
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the admin API (at least 16 characters); the API is served at /admin/v1/ only with it")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiles (net/http/pprof) at this address, e.g. 127.0.0.1:6060; keep it on loopback")
@@ -218,11 +232,40 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		}
 		urls = httpadapter.IssuerURLs(c.publicURL, "")
 	}
+	var warnings []time.Duration
+	for _, w := range strings.Split(c.expiryWarnings, ",") {
+		if strings.TrimSpace(w) == "" {
+			continue // none given: the library's
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(w))
+		if err != nil {
+			return fmt.Errorf("-expiry-warnings: %w", err)
+		}
+		warnings = append(warnings, d)
+	}
+	retention := c.retention
+	if retention == 0 {
+		retention = -1 // the flag's 0 is off; the library's is its default
+	}
 	mt := newMetrics()
+	var next lifecycle.Auditor = lifecycle.NewSlogAuditor(logger)
+	var notify *notifier
+	if c.notifyURL != "" {
+		if c.notifySecretFile == "" {
+			return errors.New("-notify-url needs -notify-secret-file: receivers check the HMAC signature")
+		}
+		secret, err := readLicenseFile("-notify-secret-file", c.notifySecretFile)
+		if err != nil {
+			return err
+		}
+		notify = newNotifier(c.notifyURL, []byte(secret.Reveal()), c.notifyOps, c.notifyQueue, logger, next)
+		next = notify
+	}
 	m, err := lifecycle.New(store, &lifecycle.Options{Keys: keys, CAs: cas, Logger: logger,
-		Auditor:          auditor{m: mt, next: lifecycle.NewSlogAuditor(logger)},
+		Auditor:          auditor{m: mt, next: next},
 		RequireDeviceKey: c.requireDeviceKey, DeviceIsolation: c.deviceIsolation, AllowWildcards: c.allowWildcards,
-		RSAKeyPool: c.rsaKeyPool, Policies: policies, URLs: urls})
+		RSAKeyPool: c.rsaKeyPool, Policies: policies, URLs: urls,
+		CertValidity: c.certValidity, ExpiryWarnings: warnings, Retention: retention})
 	if err != nil {
 		return err
 	}
@@ -308,6 +351,14 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		fmt.Fprintf(out, "clmserver: profiles at http://%s/debug/pprof/\n", c.pprofAddr)
 	}
 
+	bg, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	if notify != nil {
+		go notify.run(bg)
+	}
+	if c.sweepInterval > 0 {
+		go sweep(bg, m, c.sweepInterval, logger)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -36,10 +36,11 @@ func buildServer(t *testing.T) string {
 	return bin
 }
 
-// startProcess starts a clmserver process on store and returns its URL.
-func startProcess(t *testing.T, bin, store string) string {
+// startProcess starts a clmserver process on store (with extra flags) and
+// returns its URL.
+func startProcess(t *testing.T, bin, store string, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-license", "race-license-0123456789", "-data-dir", t.TempDir(), "-log-level", "error")
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-store", store, "-license", "race-license-0123456789", "-data-dir", t.TempDir(), "-log-level", "error"}, extra...)...)
 	cmd.Env = append(os.Environ(), "CLM_MASTER_KEY="+raceMasterKey)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
