@@ -82,6 +82,11 @@ type Manager interface {
 	RenewCertificate(ctx context.Context, req RenewCertificateRequest) (*CertificateResult, error)
 	// RevokeCertificate revokes a certificate bound to the device.
 	RevokeCertificate(ctx context.Context, req RevokeCertificateRequest) (*RevokeCertificateResult, error)
+	// EnrollEST issues a certificate over EST (RFC 7030): simpleenroll,
+	// simplereenroll or serverkeygen, authenticated by a PSK or a client
+	// certificate; the certificate is a credential of the device, bound at
+	// ESTPath(label).
+	EnrollEST(ctx context.Context, req ESTRequest) (*ESTResult, error)
 	// CRL returns the current CRL of a CA.
 	CRL(ctx context.Context, ca string) (*CRL, error)
 	// OCSP answers an OCSP request (RFC 6960, DER) about a certificate of

@@ -176,9 +176,9 @@ func issuedBy(req *ocsp.Request, issuer *x509.Certificate) bool {
 }
 
 // CAChain implements Manager: the CA's certificate chain, its own
-// certificate first, up to the root.
+// certificate first, up to the root; "" names the default CA.
 func (e *Engine) CAChain(ctx context.Context, caName string) ([]*x509.Certificate, error) {
-	ca := e.cas[caName]
+	ca := e.cas[e.caName(caName)]
 	if ca == nil {
 		return nil, errf("CAChain", CodeCANameInvalid, "catype", nil)
 	}

@@ -402,6 +402,10 @@ func (o *ops) ListBindings(ctx context.Context, tenant, deviceID string, keyNumb
 	return o.bindings(ctx, "tenant = ? AND device_id = ? AND key_number = ? ORDER BY id", tenant, deviceID, keyNumber)
 }
 
+func (o *ops) BindingsOf(ctx context.Context, keyNumber int64) ([]*driver.BindingRecord, error) {
+	return o.bindings(ctx, "key_number = ? ORDER BY id", keyNumber)
+}
+
 func (o *ops) BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*driver.BindingRecord, error) {
 	if limit <= 0 {
 		return nil, errors.New("gormstore: BindingsAt: limit must be positive")

@@ -223,6 +223,9 @@ func (s *Store) PutBinding(ctx context.Context, rs ...*driver.BindingRecord) err
 func (s *Store) ListBindings(ctx context.Context, tenant, deviceID string, kn int64) ([]*driver.BindingRecord, error) {
 	return do(s, ctx, func(t *txn) ([]*driver.BindingRecord, error) { return t.ListBindings(ctx, tenant, deviceID, kn) })
 }
+func (s *Store) BindingsOf(ctx context.Context, kn int64) ([]*driver.BindingRecord, error) {
+	return do(s, ctx, func(t *txn) ([]*driver.BindingRecord, error) { return t.BindingsOf(ctx, kn) })
+}
 func (s *Store) BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*driver.BindingRecord, error) {
 	return do(s, ctx, func(t *txn) ([]*driver.BindingRecord, error) {
 		return t.BindingsAt(ctx, tenant, deviceID, path, limit)
@@ -659,6 +662,19 @@ func (t *txn) ListBindings(ctx context.Context, tenant, deviceID string, kn int6
 	out := []*driver.BindingRecord{}
 	for _, b := range t.db.bindings {
 		if b.Tenant == tenant && b.DeviceID == deviceID && b.KeyNumber == kn {
+			out = append(out, cloneBinding(b))
+		}
+	}
+	return out, nil
+}
+
+func (t *txn) BindingsOf(ctx context.Context, kn int64) ([]*driver.BindingRecord, error) {
+	if err := t.check(ctx); err != nil {
+		return nil, err
+	}
+	out := []*driver.BindingRecord{}
+	for _, b := range t.db.bindings {
+		if b.KeyNumber == kn {
 			out = append(out, cloneBinding(b))
 		}
 	}

@@ -55,6 +55,7 @@ import (
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/httpadapter"
 	"github.com/credlife/clm/httpadapter/admin"
+	"github.com/credlife/clm/httpadapter/est"
 	"github.com/credlife/clm/lifecycle"
 )
 
@@ -338,6 +339,12 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	}
 	if srv.TLSConfig != nil {
 		scheme = "https"
+		// EST (RFC 7030) needs TLS: served only here. Client certificates
+		// are asked for, not required; the EST handler checks them against
+		// the CAs (a PSK enrols without one).
+		srv.TLSConfig.ClientAuth = tls.RequestClientCert
+		eh := est.New(m, &est.Options{Logger: logger})
+		mux.Handle(eh.Prefix(), eh)
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	fmt.Fprintf(out, "clmserver: serving the CLM v10 protocol at %s://%s%s (store %s)\n", scheme, ln.Addr(), handler.Prefix(), kind)

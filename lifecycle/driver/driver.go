@@ -403,6 +403,9 @@ type Tx interface {
 	// ListBindings returns the bindings of a credential to a device, oldest
 	// first.
 	ListBindings(ctx context.Context, tenant, deviceID string, keyNumber int64) ([]*BindingRecord, error)
+	// BindingsOf returns every binding of a credential, to any device of
+	// its tenant, oldest first.
+	BindingsOf(ctx context.Context, keyNumber int64) ([]*BindingRecord, error)
 	// BindingsAt returns the bindings of a device at a path (to any
 	// credential), newest first, at most limit.
 	BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*BindingRecord, error)

@@ -584,6 +584,19 @@ func testCredentialQueryFilters(e *env) {
 			e.t.Fatalf("%+v selects %v, want %v", c.q, got, c.want)
 		}
 	}
+	e.must(s.PutBinding(e.ctx, b("t1", "d2", 1, "/c")), "PutBinding")
+	of, err := s.BindingsOf(e.ctx, 1)
+	e.must(err, "BindingsOf")
+	var got []string
+	for _, x := range of {
+		got = append(got, x.DeviceID+x.Path)
+	}
+	if fmt.Sprint(got) != "[d1/a d1/b d2/c]" {
+		e.t.Fatalf("BindingsOf(1) must return every binding of the credential, oldest first: %v", got)
+	}
+	if of, err := s.BindingsOf(e.ctx, 99); err != nil || len(of) != 0 {
+		e.t.Fatalf("BindingsOf of an unbound credential: %v (%v)", of, err)
+	}
 }
 
 // testCredentialDelete: DeleteCredential removes the record, its bindings
