@@ -15,7 +15,13 @@
 //
 //   - with -ocsp it asks, at the OCSP URL its certificate names (or the
 //     server's), whether its certificate is still good, and fails if it is
-//     revoked.
+//     revoked;
+//
+//   - with -est it speaks EST (RFC 7030) instead, over HTTPS: it fetches the
+//     CA chain (cacerts), enrols with a key it makes and its PSK
+//     (simpleenroll), and renews before expiry with its certificate over
+//     mutual TLS (simplereenroll). EST carries certificates only: no
+//     symmetric key is kept then.
 //
 //     go run ./examples/device -server http://127.0.0.1:8080 -license "$(cat clm.license)" \
 //     -keyid 0000000001 -key PSK-PASSWORD -name nec-edge-0001 -dir ./device-state
@@ -46,13 +52,14 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/credlife/clm/httpadapter/client"
+	"github.com/credlife/clm/httpadapter/est"
 	"github.com/credlife/clm/lifecycle"
 )
 
 type config struct {
 	server, license, keyID, psk, name, dir, caFile, subject string
 	renewBefore, rotateAfter                                time.Duration
-	csr, ocsp                                               bool
+	csr, ocsp, est                                          bool
 }
 
 // state is what the device keeps between runs.
@@ -78,6 +85,7 @@ func main() {
 	flag.DurationVar(&c.rotateAfter, "rotate-after", 90*24*time.Hour, "rotate the key when it is older than this")
 	flag.BoolVar(&c.csr, "csr", false, "make the certificate's key on the device and send a CSR (the key never leaves the device)")
 	flag.BoolVar(&c.ocsp, "ocsp", false, "check the certificate's status over OCSP on each run")
+	flag.BoolVar(&c.est, "est", false, "enrol and renew over EST (RFC 7030; -server must be https) instead of CLM v10")
 	flag.Parse()
 	if c.name == "" {
 		c.name, _ = os.Hostname()
@@ -91,8 +99,8 @@ func main() {
 }
 
 func run(ctx context.Context, c config, out io.Writer, now func() time.Time) error {
-	if c.license == "" || c.keyID == "" || c.psk == "" {
-		return errors.New("-license, -keyid and -key are required")
+	if (c.license == "" && !c.est) || c.keyID == "" || c.psk == "" {
+		return errors.New("-keyid and -key are required, and -license unless -est")
 	}
 	if c.subject == "" {
 		c.subject = "/CN=" + c.name
@@ -106,6 +114,9 @@ func run(ctx context.Context, c config, out io.Writer, now func() time.Time) err
 		pool := x509.NewCertPool()
 		pool.AppendCertsFromPEM(pemData)
 		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	if c.est {
+		return runEST(ctx, c, hc, out, now)
 	}
 	cl := client.New(c.server, c.license, &client.Options{HTTPClient: hc})
 	creds := lifecycle.PSKCredentials{KeyID: c.keyID, Password: lifecycle.Secret(c.psk)}
@@ -218,6 +229,83 @@ func run(ctx context.Context, c config, out io.Writer, now func() time.Time) err
 		fmt.Fprintf(out, "key %d is current\n", st.KeyNumber)
 	}
 	return save(c.dir, st)
+}
+
+// runEST keeps the device's certificate over EST: the CA chain in ca.pem,
+// the certificate in client.pem and the key, made here, in client.key.
+func runEST(ctx context.Context, c config, hc *http.Client, out io.Writer, now func() time.Time) error {
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return err
+	}
+	file := func(name string) string { return filepath.Join(c.dir, name) }
+	ec := est.NewClient(c.server, "", hc)
+	chain, err := ec.CACerts(ctx)
+	if err != nil {
+		return fmt.Errorf("cacerts: %w", err)
+	}
+	var pemChain []byte
+	for _, ca := range chain {
+		pemChain = append(pemChain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})...)
+	}
+	if err := os.WriteFile(file("ca.pem"), pemChain, 0o644); err != nil {
+		return err
+	}
+	cert, err := readCert(file("client.pem"))
+	if errors.Is(err, fs.ErrNotExist) {
+		csr, err := newKeyAndCSR(file("client.key"), c.name)
+		if err != nil {
+			return err
+		}
+		b, _ := pem.Decode(csr)
+		cert, err = ec.Enroll(ctx, b.Bytes, &lifecycle.PSKCredentials{KeyID: c.keyID, Password: lifecycle.Secret(c.psk)})
+		if err != nil {
+			return fmt.Errorf("EST enrolment: %w", err)
+		}
+		if err := os.WriteFile(file("client.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "enrolled over EST: certificate %X\n", cert.SerialNumber)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !now().Add(c.renewBefore).After(cert.NotAfter) {
+		fmt.Fprintf(out, "certificate valid until %s\n", cert.NotAfter.Format(time.RFC3339))
+		return nil
+	}
+	// simplereenroll authenticates with the current certificate and key.
+	pair, err := tls.LoadX509KeyPair(file("client.pem"), file("client.key"))
+	if err != nil {
+		return err
+	}
+	mtls := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: rootsOf(hc), Certificates: []tls.Certificate{pair}}}}
+	csr, err := newKeyAndCSR(file("client.key.new"), c.name)
+	if err != nil {
+		return err
+	}
+	b, _ := pem.Decode(csr)
+	renewed, err := est.NewClient(c.server, "", mtls).Reenroll(ctx, b.Bytes)
+	if err != nil {
+		return fmt.Errorf("EST renewal: %w", err)
+	}
+	if err := os.WriteFile(file("client.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: renewed.Raw}), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(file("client.key.new"), file("client.key")); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "renewed over EST (it expired %s): new serial %X\n", cert.NotAfter.Format(time.RFC3339), renewed.SerialNumber)
+	return nil
+}
+
+// rootsOf is the trust pool of an HTTP client made by run (nil: the
+// system's).
+func rootsOf(hc *http.Client) *x509.CertPool {
+	if t, ok := hc.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
+		return t.TLSClientConfig.RootCAs
+	}
+	return nil
 }
 
 func load(dir string) (*state, error) {

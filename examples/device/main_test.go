@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/pem"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/httpadapter"
+	"github.com/credlife/clm/httpadapter/est"
 	"github.com/credlife/clm/lifecycle"
 )
 
@@ -147,4 +149,66 @@ func TestAgentWithCSR(t *testing.T) {
 		t.Fatal(err)
 	}
 	step(true, "OCSP: certificate revoked", "reason 1")
+}
+
+// TestAgentOverEST: the agent fetches the CA chain, enrols with its own
+// key and PSK, and renews before expiry with its certificate over mutual
+// TLS, against a real EST server on loopback.
+func TestAgentOverEST(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "clm.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: bytes.Repeat([]byte{5}, 32)})
+	var mu = struct{ now time.Time }{time.Now()}
+	clock := func() time.Time { return mu.now }
+	ca1, err := ca.Open(ctx, st, keys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lifecycle.New(st, &lifecycle.Options{Keys: keys, CAs: []lifecycle.CA{ca1}, CertValidity: 60 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(est.New(m, nil))
+	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+	dir := t.TempDir()
+	trust := filepath.Join(t.TempDir(), "server.pem")
+	if err := os.WriteFile(trust, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	psk, _ := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "est-agents"})
+	cfg := config{server: srv.URL, keyID: psk.KeyID, psk: psk.Password.Reveal(), name: "edge-est", dir: dir, caFile: trust,
+		renewBefore: 30 * 24 * time.Hour, est: true}
+	step := func(want string) {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(ctx, cfg, &out, clock); err != nil {
+			t.Fatalf("run: %v\n%s", err, out.String())
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("want %q in:\n%s", want, out.String())
+		}
+	}
+	step("enrolled over EST")
+	if _, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")); err != nil {
+		t.Fatalf("the certificate is not for the device's key: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "ca.pem")); err != nil || !bytes.Contains(b, []byte("CERTIFICATE")) {
+		t.Fatal("the CA chain from cacerts is kept")
+	}
+	step("certificate valid until")
+	mu.now = mu.now.Add(40 * 24 * time.Hour)
+	step("renewed over EST")
+	if _, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")); err != nil {
+		t.Fatalf("the renewed certificate is not for the new key: %v", err)
+	}
+	devs, err := m.ListDevices(ctx, lifecycle.ListDevicesRequest{Tenant: "t", Counts: true})
+	if err != nil || len(devs.Devices) != 1 || devs.Devices[0].Name != "edge-est" || devs.Devices[0].ValidCredentials != 1 {
+		t.Fatalf("one device, edge-est, holding one valid certificate: %+v %v", devs, err)
+	}
 }
