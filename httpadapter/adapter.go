@@ -129,7 +129,7 @@ const (
 
 // Observation is what Options.Observe is told of a request.
 type Observation struct {
-	Endpoint  string // "IDInfo", "CredInfo", "KeyInfo", "SystemStatus", "CRL"; "" for an unknown path
+	Endpoint  string // "IDInfo", "CredInfo", "KeyInfo", "SystemStatus", "CRL", "OCSP", "CACert", "openapi.yaml"; "" for an unknown path
 	Mode      string // the body's mode ("create", ...); "GET" for a GET
 	Status    int    // the HTTP status answered
 	Code      lifecycle.Code
