@@ -109,6 +109,32 @@ func GormConfig(o *Options) *gorm.Config {
 	}
 }
 
+// quietLogger keeps the expected outcomes of races out of the error log:
+// a unique key another transaction took first (ErrExists, which the
+// engine answers), and a deadlock or certification conflict that Atomic
+// retries. They are logged at Debug; other errors as before.
+type quietLogger struct {
+	logger.Interface
+	classify func(error) Class
+	debug    *slog.Logger
+}
+
+func (q quietLogger) LogMode(l logger.LogLevel) logger.Interface {
+	q.Interface = q.Interface.LogMode(l)
+	return q
+}
+
+func (q quietLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if err != nil && (errors.Is(err, gorm.ErrDuplicatedKey) || q.classify(err) == ClassRetry) {
+		if q.debug != nil && q.debug.Enabled(ctx, slog.LevelDebug) {
+			sql, _ := fc()
+			q.debug.DebugContext(ctx, "an expected outcome of a race", slog.String("sql", sql), slog.String("error", err.Error()))
+		}
+		err = nil // still reported if slow
+	}
+	q.Interface.Trace(ctx, begin, fc, err)
+}
+
 // Store is a driver.Store on a GORM database. Make one with an opener:
 // sqlitestore.Open, mysqlstore.Open or postgresstore.Open.
 type Store struct {
@@ -133,7 +159,15 @@ var _ driver.Store = (*Store)(nil)
 // returns a Store on it, with the schema created or upgraded. The opener
 // packages call it.
 func Open(ctx context.Context, dialector gorm.Dialector, d Dialect, defaultConns int, o *Options) (*Store, error) {
-	db, err := gorm.Open(dialector, GormConfig(o))
+	cfg := GormConfig(o)
+	if d.Classify != nil && cfg.Logger != logger.Discard {
+		var debug *slog.Logger
+		if o != nil {
+			debug = o.Logger
+		}
+		cfg.Logger = quietLogger{Interface: cfg.Logger, classify: d.Classify, debug: debug}
+	}
+	db, err := gorm.Open(dialector, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%sstore: %w", d.Name, err)
 	}

@@ -40,7 +40,17 @@ type Options = gormstore.Options
 // "user:password@tcp(host:3306)/dbname"), creating the schema if needed.
 // The database itself must exist. Timeouts the DSN leaves unset default to
 // 5s to connect and 30s to read or write; clientFoundRows is always on.
+//
+// The DSN may name several nodes of a MariaDB Galera cluster,
+// "root@tcp(10.0.0.1:3306,10.0.0.2:3306,10.0.0.3:3306)/clm": each new
+// connection then goes to the first node, in that order, that answers and
+// is ready (wsrep_ready, Synced, in the Primary component), and a
+// connection whose node stops being ready (error 1047) or dies is dropped,
+// the statement retried on a new connection where nothing ran yet; a
+// transaction in flight fails with CLM code 1601. List each server's
+// nearest node first.
 func Open(ctx context.Context, dsn string, opts *Options) (*gormstore.Store, error) {
+	dsn, addrs := splitAddrs(dsn)
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: bad DSN: %w", err)
@@ -55,13 +65,24 @@ func Open(ctx context.Context, dsn string, opts *Options) (*gormstore.Store, err
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 30 * time.Second
 	}
-	collation, err := noPadCollation(ctx, cfg)
+	var connector sqldriver.Connector
+	if len(addrs) > 1 {
+		if connector, err = newFailover(cfg, addrs); err != nil {
+			return nil, fmt.Errorf("mysqlstore: %w", err)
+		}
+	} else if connector, err = mysql.NewConnector(cfg); err != nil {
+		return nil, fmt.Errorf("mysqlstore: %w", err)
+	}
+	collation, err := noPadCollation(ctx, connector)
 	if err != nil {
 		return nil, err
 	}
 	d := Dialect
 	d.TableOptions = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=" + collation
 	d.AfterMigrate = func(ctx context.Context, db *gorm.DB) error { return convertTables(ctx, db, collation) }
+	if len(addrs) > 1 {
+		return gormstore.Open(ctx, gormmysql.New(gormmysql.Config{Conn: sql.OpenDB(connector), DSNConfig: cfg}), d, 32, opts)
+	}
 	return gormstore.Open(ctx, gormmysql.New(gormmysql.Config{DSNConfig: cfg}), d, 32, opts)
 }
 
@@ -76,11 +97,7 @@ var Dialect = gormstore.Dialect{
 var noPadCollations = []string{"utf8mb4_nopad_bin", "utf8mb4_0900_bin"}
 
 // noPadCollation returns the first of noPadCollations that the server has.
-func noPadCollation(ctx context.Context, cfg *mysql.Config) (string, error) {
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return "", fmt.Errorf("mysqlstore: %w", err)
-	}
+func noPadCollation(ctx context.Context, conn sqldriver.Connector) (string, error) {
 	db := sql.OpenDB(conn)
 	defer db.Close()
 	for _, c := range noPadCollations {
@@ -121,7 +138,7 @@ func classify(err error) gormstore.Class {
 			return gormstore.ClassRetry
 		case 1205: // lock wait timeout
 			return gormstore.ClassLockTimeout
-		case 1040, 1045, 1053, 1077, 1129, 1152, 2002, 2003, 2006, 2013:
+		case 1040, 1045, 1053, 1077, 1129, 1152, 2002, 2003, 2006, 2013, errNotReady:
 			return gormstore.ClassUnavailable
 		}
 		return gormstore.ClassOther

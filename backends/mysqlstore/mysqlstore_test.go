@@ -1,10 +1,14 @@
 package mysqlstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/backends/mysqlstore"
@@ -149,3 +153,45 @@ func openForSealing(t *testing.T) *gormstore.Store {
 	}
 	return s
 }
+
+// TestExpectedOutcomesNotErrors: the losing insert of a unique race is an
+// expected outcome (ErrExists, which the engine answers), not an ERROR
+// line in the log.
+func TestExpectedOutcomesNotErrors(t *testing.T) {
+	var logs syncBuffer
+	s, err := mysqlstore.Open(context.Background(), testdb.MySQL(t), &gormstore.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	r := &driver.PSKRecord{KeyID: 1, Tenant: "t", Alias: "a", Password: []byte{1}, Status: driver.PSKActive, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := s.CreatePSK(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreatePSK(ctx, r); !errors.Is(err, driver.ErrExists) {
+		t.Fatalf("a taken keyid: %v", err)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("the losing insert of a unique race was logged as an error:\n%s", logs.String())
+	}
+	// A real error is still logged.
+	if err := s.DB().WithContext(ctx).Exec("SELECT no_such_column FROM clm_psks").Error; err == nil {
+		t.Fatal("want an error")
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("a real error must still be logged:\n%s", logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
