@@ -70,7 +70,11 @@ func (f *failover) Connect(ctx context.Context) (sqldriver.Conn, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", f.addrs[i], err))
 			continue
 		}
-		if err := ready(ctx, c); err != nil {
+		galera, err := ready(ctx, c)
+		if err == nil && galera {
+			err = causal(ctx, c)
+		}
+		if err != nil {
 			c.Close()
 			errs = append(errs, fmt.Errorf("%s: %w", f.addrs[i], err))
 			continue
@@ -84,16 +88,48 @@ func (f *failover) Connect(ctx context.Context) (sqldriver.Conn, error) {
 // Driver implements driver.Connector.
 func (f *failover) Driver() sqldriver.Driver { return mysql.MySQLDriver{} }
 
-// ready checks that a node may serve: without Galera, always; with it,
-// ready, Synced and in the Primary component.
-func ready(ctx context.Context, c sqldriver.Conn) error {
-	q, ok := c.(sqldriver.QueryerContext)
+// causal makes a Galera connection's reads, updates and deletes wait
+// until the node has applied every write committed in the cluster before
+// them (wsrep_sync_wait = 3): without it a node may not yet see what
+// another server committed an instant ago (a PSK issued there, a
+// certificate renewed), and answer "not found".
+func causal(ctx context.Context, c sqldriver.Conn) error {
+	e, ok := c.(sqldriver.ExecerContext)
 	if !ok {
 		return nil
 	}
-	rows, err := q.QueryContext(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state_comment', 'wsrep_cluster_status')", nil)
+	_, err := e.ExecContext(ctx, "SET SESSION wsrep_sync_wait = 3", nil)
+	return err
+}
+
+// ready checks that a node may serve: without Galera, always; with it,
+// ready, Synced and in the Primary component. It reports whether the node
+// is a Galera node.
+func ready(ctx context.Context, c sqldriver.Conn) (galera bool, err error) {
+	q, ok := c.(sqldriver.QueryerContext)
+	if !ok {
+		return false, nil
+	}
+	on, err := show(ctx, q, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'")
+	if err != nil || on["wsrep_on"] != "ON" {
+		return false, err // not a Galera node (MariaDB builds have wsrep, off)
+	}
+	st, err := show(ctx, q, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state_comment', 'wsrep_cluster_status')")
 	if err != nil {
-		return err
+		return true, err
+	}
+	if st["wsrep_ready"] != "ON" || st["wsrep_local_state_comment"] != "Synced" || st["wsrep_cluster_status"] != "Primary" {
+		return true, fmt.Errorf("%w: Galera node not ready (ready %s, state %s, component %s)", sqldriver.ErrBadConn,
+			st["wsrep_ready"], st["wsrep_local_state_comment"], st["wsrep_cluster_status"])
+	}
+	return true, nil
+}
+
+// show runs a SHOW of name-value rows.
+func show(ctx context.Context, q sqldriver.QueryerContext, query string) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, query, nil)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	st := map[string]string{}
@@ -101,20 +137,12 @@ func ready(ctx context.Context, c sqldriver.Conn) error {
 	for {
 		if err := rows.Next(row); err != nil {
 			if errors.Is(err, io.EOF) {
-				break
+				return st, nil
 			}
-			return err
+			return nil, err
 		}
 		st[text(row[0])] = text(row[1])
 	}
-	if len(st) == 0 {
-		return nil // not a Galera node
-	}
-	if st["wsrep_ready"] != "ON" || st["wsrep_local_state_comment"] != "Synced" || st["wsrep_cluster_status"] != "Primary" {
-		return fmt.Errorf("%w: Galera node not ready (ready %s, state %s, component %s)", sqldriver.ErrBadConn,
-			st["wsrep_ready"], st["wsrep_local_state_comment"], st["wsrep_cluster_status"])
-	}
-	return nil
 }
 
 func text(v sqldriver.Value) string {

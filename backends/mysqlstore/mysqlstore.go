@@ -48,7 +48,9 @@ type Options = gormstore.Options
 // connection whose node stops being ready (error 1047) or dies is dropped,
 // the statement retried on a new connection where nothing ran yet; a
 // transaction in flight fails with CLM code 1601. List each server's
-// nearest node first.
+// nearest node first. On a Galera node (one address or several) reads,
+// updates and deletes are causal (wsrep_sync_wait = 3): a server sees at
+// once what another server committed through another node.
 func Open(ctx context.Context, dsn string, opts *Options) (*gormstore.Store, error) {
 	dsn, addrs := splitAddrs(dsn)
 	cfg, err := mysql.ParseDSN(dsn)
@@ -65,12 +67,11 @@ func Open(ctx context.Context, dsn string, opts *Options) (*gormstore.Store, err
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 30 * time.Second
 	}
-	var connector sqldriver.Connector
-	if len(addrs) > 1 {
-		if connector, err = newFailover(cfg, addrs); err != nil {
-			return nil, fmt.Errorf("mysqlstore: %w", err)
-		}
-	} else if connector, err = mysql.NewConnector(cfg); err != nil {
+	if len(addrs) == 0 {
+		addrs = []string{cfg.Addr}
+	}
+	connector, err := newFailover(cfg, addrs)
+	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: %w", err)
 	}
 	collation, err := noPadCollation(ctx, connector)
@@ -80,10 +81,7 @@ func Open(ctx context.Context, dsn string, opts *Options) (*gormstore.Store, err
 	d := Dialect
 	d.TableOptions = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=" + collation
 	d.AfterMigrate = func(ctx context.Context, db *gorm.DB) error { return convertTables(ctx, db, collation) }
-	if len(addrs) > 1 {
-		return gormstore.Open(ctx, gormmysql.New(gormmysql.Config{Conn: sql.OpenDB(connector), DSNConfig: cfg}), d, 32, opts)
-	}
-	return gormstore.Open(ctx, gormmysql.New(gormmysql.Config{DSNConfig: cfg}), d, 32, opts)
+	return gormstore.Open(ctx, gormmysql.New(gormmysql.Config{Conn: sql.OpenDB(connector), DSNConfig: cfg}), d, 32, opts)
 }
 
 // Dialect is MySQL's gormstore.Dialect. Open completes it with the

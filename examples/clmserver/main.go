@@ -57,6 +57,7 @@ import (
 	"github.com/credlife/clm/httpadapter/admin"
 	"github.com/credlife/clm/httpadapter/est"
 	"github.com/credlife/clm/lifecycle"
+	"github.com/credlife/clm/lifecycle/driver"
 )
 
 type config struct {
@@ -83,6 +84,7 @@ type config struct {
 	notifyQueue                       int
 	sweepInterval, retention          time.Duration
 	certValidity                      time.Duration
+	storeWait                         time.Duration
 	expiryWarnings                    string
 	logLevel                          string
 	pprofAddr                         string
@@ -123,6 +125,7 @@ func main() {
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", time.Hour, "run the expiry sweeper and retention this often (0: never)")
 	fs.StringVar(&c.expiryWarnings, "expiry-warnings", "720h,168h,24h", "comma-separated thresholds before a credential's end at which it is warned of")
 	fs.DurationVar(&c.retention, "retention", 90*24*time.Hour, "remove revoked, superseded and deleted credentials this long after their end (0: keep everything)")
+	fs.DurationVar(&c.storeWait, "store-wait", 30*time.Second, "at start, wait this long for the database to answer (retrying with backoff) before giving up")
 	fs.DurationVar(&c.certValidity, "cert-validity", 365*24*time.Hour, "validity of issued certificates")
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the admin API (at least 16 characters); the API is served at /admin/v1/ only with it")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -199,20 +202,9 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		}
 	}
 
-	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second+c.storeWait)
 	defer cancel()
-	storeOpts := &gormstore.Options{Logger: logger}
-	var store *gormstore.Store
-	switch kind {
-	case "sqlite":
-		store, err = sqlitestore.Open(openCtx, dsn, storeOpts)
-	case "mysql":
-		store, err = mysqlstore.Open(openCtx, dsn, storeOpts)
-	case "postgres":
-		store, err = postgresstore.Open(openCtx, dsn, storeOpts)
-	default:
-		return fmt.Errorf("-store: unknown kind %q", kind)
-	}
+	store, err := openStore(openCtx, kind, dsn, &gormstore.Options{Logger: logger}, c.storeWait, logger)
 	if err != nil {
 		return err
 	}
@@ -381,6 +373,40 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	}
 	fmt.Fprintln(out, "clmserver: stopped")
 	return nil
+}
+
+// openStore opens the store, retrying with backoff (250 ms doubling to 5
+// s) for up to wait while the database cannot be reached, as when the
+// server starts before its database; any other error ends it at once.
+func openStore(ctx context.Context, kind, dsn string, opts *gormstore.Options, wait time.Duration, log *slog.Logger) (*gormstore.Store, error) {
+	deadline := time.Now().Add(wait)
+	backoff := 250 * time.Millisecond
+	for {
+		var (
+			store *gormstore.Store
+			err   error
+		)
+		switch kind {
+		case "sqlite":
+			store, err = sqlitestore.Open(ctx, dsn, opts)
+		case "mysql":
+			store, err = mysqlstore.Open(ctx, dsn, opts)
+		case "postgres":
+			store, err = postgresstore.Open(ctx, dsn, opts)
+		default:
+			return nil, fmt.Errorf("-store: unknown kind %q", kind)
+		}
+		if err == nil || !errors.Is(err, driver.ErrUnavailable) || time.Now().Add(backoff).After(deadline) {
+			return store, err
+		}
+		log.Warn("the database does not answer yet; retrying", slog.Duration("in", backoff), slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 // serveProfiles serves net/http/pprof's handlers on a listener of their
