@@ -27,7 +27,7 @@ import (
 const raceMasterKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 // buildServer builds the clmserver binary once per test run.
-func buildServer(t *testing.T) string {
+func buildServer(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "clmserver")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -38,7 +38,7 @@ func buildServer(t *testing.T) string {
 
 // startProcess starts a clmserver process on store (with extra flags) and
 // returns its URL.
-func startProcess(t *testing.T, bin, store string, extra ...string) string {
+func startProcess(t testing.TB, bin, store string, extra ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-store", store, "-license", "race-license-0123456789", "-data-dir", t.TempDir(), "-log-level", "error"}, extra...)...)
 	cmd.Env = append(os.Environ(), "CLM_MASTER_KEY="+raceMasterKey)
