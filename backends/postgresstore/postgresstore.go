@@ -4,6 +4,11 @@
 // not granted in time answers CLM code 1403 and an unreachable server 1601.
 // The schema goes in the DSN's search_path (the current schema).
 //
+// A DSN may name several hosts, libpq-style, for a primary with replicas
+// behind a failover manager: "postgres://clm@db1:5432,db2:5432/clm?target_session_attrs=read-write"
+// (or "host=db1,db2 target_session_attrs=read-write"): connections go to the
+// host that is the writable primary.
+//
 // Program against driver.Store and lifecycle.Manager; this package only
 // opens the database, and importing it links only the pgx driver.
 package postgresstore

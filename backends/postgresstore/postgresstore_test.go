@@ -2,6 +2,7 @@ package postgresstore_test
 
 import (
 	"context"
+	"net/url"
 	"testing"
 
 	"github.com/credlife/clm/backends/gormstore"
@@ -88,4 +89,26 @@ func openForSealing(t *testing.T) *gormstore.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestMultiHostDSN: a libpq-style multi-host DSN whose first host does not
+// answer opens on the next one that is writable (target_session_attrs).
+func TestMultiHostDSN(t *testing.T) {
+	dsn := testdb.Postgres(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = "127.0.0.1:1," + u.Host // nothing listens on port 1
+	q := u.Query()
+	q.Set("target_session_attrs", "read-write")
+	u.RawQuery = q.Encode()
+	s, err := postgresstore.Open(context.Background(), u.String(), nil)
+	if err != nil {
+		t.Fatalf("a multi-host DSN: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.NextNumber(context.Background(), driver.SeqKeyID); err != nil {
+		t.Fatal(err)
+	}
 }
