@@ -399,18 +399,18 @@ func (o *ops) bindings(ctx context.Context, where string, args ...any) ([]*drive
 }
 
 func (o *ops) ListBindings(ctx context.Context, tenant, deviceID string, keyNumber int64) ([]*driver.BindingRecord, error) {
-	return o.bindings(ctx, "tenant = ? AND device_id = ? AND key_number = ? ORDER BY id", tenant, deviceID, keyNumber)
+	return o.bindings(ctx, "tenant = ? AND device_id = ? AND key_number = ? ORDER BY created_at, id", tenant, deviceID, keyNumber)
 }
 
 func (o *ops) BindingsOf(ctx context.Context, keyNumber int64) ([]*driver.BindingRecord, error) {
-	return o.bindings(ctx, "key_number = ? ORDER BY id", keyNumber)
+	return o.bindings(ctx, "key_number = ? ORDER BY created_at, id", keyNumber)
 }
 
 func (o *ops) BindingsAt(ctx context.Context, tenant, deviceID, path string, limit int) ([]*driver.BindingRecord, error) {
 	if limit <= 0 {
 		return nil, errors.New("gormstore: BindingsAt: limit must be positive")
 	}
-	bs, err := o.bindings(ctx, "tenant = ? AND device_id = ? AND path_hash = ? ORDER BY id DESC LIMIT ?",
+	bs, err := o.bindings(ctx, "tenant = ? AND device_id = ? AND path_hash = ? ORDER BY created_at DESC, id DESC LIMIT ?",
 		tenant, deviceID, pathHash(path), limit)
 	if err != nil {
 		return nil, err
