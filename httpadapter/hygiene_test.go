@@ -206,6 +206,7 @@ func TestConstantTimeSites(t *testing.T) {
 		"ca/ca.go: bytes.Equal (not constant-time) (a CA certificate's subject is the issuer sought: public names)",
 		"ca/ca.go: bytes.Equal (not constant-time) (an imported certificate's issuer is the next one's subject: public names)",
 		"lifecycle/csr.go: bytes.Equal (not constant-time) (a retried CSR's public key: public)",
+		"lifecycle/est.go: bytes.Equal (not constant-time) (an EST client certificate against the stored one: public)",
 		"lifecycle/ocsp.go: bytes.Equal (not constant-time) (an OCSP request's issuer name hash: public)",
 		"lifecycle/ocsp.go: bytes.Equal (not constant-time) (an OCSP request's issuer key hash: public)",
 	}

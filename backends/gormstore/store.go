@@ -124,6 +124,15 @@ func (q quietLogger) LogMode(l logger.LogLevel) logger.Interface {
 	return q
 }
 
+// ParamsFilter keeps the inner logger's filter (ParameterizedQueries:
+// values never reach the log).
+func (q quietLogger) ParamsFilter(ctx context.Context, sql string, params ...any) (string, []any) {
+	if f, ok := q.Interface.(gorm.ParamsFilter); ok {
+		return f.ParamsFilter(ctx, sql, params...)
+	}
+	return sql, params
+}
+
 func (q quietLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
 	if err != nil && (errors.Is(err, gorm.ErrDuplicatedKey) || q.classify(err) == ClassRetry) {
 		if q.debug != nil && q.debug.Enabled(ctx, slog.LevelDebug) {
