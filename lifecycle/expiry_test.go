@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/ca"
 	"github.com/credlife/clm/lifecycle"
 	"github.com/credlife/clm/lifecycle/driver"
@@ -211,4 +213,76 @@ func TestPurgeBoundaries(t *testing.T) {
 	r, err := off.Purge(bg)
 	require.NoError(t, err)
 	assert.Equal(t, 0, r.Purged, "negative retention keeps everything")
+}
+
+// TestPurgeConcurrent: two engines on two handles of one database purge
+// at once, beside traffic: every purgeable credential is removed once (one
+// event each, in all), nothing else is, and neither fails.
+func TestPurgeConcurrent(t *testing.T) {
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &testClock{now: now}
+	path := filepath.Join(t.TempDir(), "clm.db")
+	open := func() driver.Store {
+		s, err := sqlitestore.Open(bg, path, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	s1, s2 := open(), open()
+	k := keys(t, 1, 1)
+	c, err := ca.Open(bg, s1, k, nil)
+	require.NoError(t, err)
+	var ev1, ev2 events
+	m1 := newEngine(t, s1, &lifecycle.Options{Keys: k, CAs: []lifecycle.CA{c}, Now: clock.Now, Auditor: &ev1, Retention: 24 * time.Hour})
+	m2 := newEngine(t, s2, &lifecycle.Options{Keys: k, CAs: []lifecycle.CA{c}, Now: clock.Now, Auditor: &ev2, Retention: 24 * time.Hour})
+	const old = 450
+	for i := range old + 50 {
+		kn := int64(5000 + i)
+		end := now.Add(-48 * time.Hour) // past retention
+		if i >= old {
+			end = now.Add(-time.Hour) // within it
+		}
+		r := &driver.CredentialRecord{KeyNumber: kn, Tenant: "t", Kind: driver.KindSymmetricKey, State: driver.StateValid, KeyType: "AES", KeyLength: 128,
+			NotBefore: end.Add(-time.Hour), NotAfter: end, CreatedAt: end.Add(-time.Hour)}
+		require.NoError(t, s1.CreateCredential(bg, r))
+		require.NoError(t, s1.TransitionCredential(bg, driver.Transition{KeyNumber: kn, From: driver.StateValid, To: driver.StateDeleted, At: end}))
+	}
+	p, err := m1.IssuePSK(bg, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var purged [2]int
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() { // traffic
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, err := m2.CreateKey(bg, lifecycle.CreateKeyRequest{PSK: lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}, Alias: "k"})
+			assert.NoError(t, err)
+		}
+	}()
+	var pw sync.WaitGroup
+	for i, m := range []*lifecycle.Engine{m1, m2} {
+		pw.Add(1)
+		go func() {
+			defer pw.Done()
+			r, err := m.Purge(bg)
+			assert.NoError(t, err)
+			if err == nil {
+				purged[i] = r.Purged
+			}
+		}()
+	}
+	pw.Wait()
+	close(stop)
+	wg.Wait()
+	assert.Equal(t, old, purged[0]+purged[1], "each purgeable credential purged once (%d by one engine, %d by the other)", purged[0], purged[1])
+	assert.Len(t, append(ev1.of(lifecycle.OpCredentialPurged), ev2.of(lifecycle.OpCredentialPurged)...), old)
+	left, err := s1.ListCredentials(bg, driver.CredentialQuery{States: []driver.CredentialState{driver.StateDeleted}, Limit: 1000})
+	require.NoError(t, err)
+	assert.Len(t, left, 50, "the deleted keys within retention stay")
 }
