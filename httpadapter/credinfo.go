@@ -92,31 +92,27 @@ func (h *Handler) credInfo(x *exchange) {
 			}
 			setDevice(&resp, res.Device)
 			setCA(&resp, &res.CA)
-		} else if certMode == "csr" {
-			req := lifecycle.IssueFromCSRRequest{PSK: psk, Device: dev, CA: caType, CSR: []byte(b.str(fCSR...)),
-				Subject: b.str(fSubject...), Format: lifecycle.CertFormat(format), CAFormat: lifecycle.CertFormat(caFormat),
-				Path: b.str(fCliFile...), CAPath: caPath, KeyPath: keyPath}
-			if err := b.err("IssueCertificateFromCSR"); err != nil {
-				x.fail(err)
-				return
-			}
-			res, err := h.m.IssueCertificateFromCSR(ctx, req)
-			if err != nil {
-				x.fail(err)
-				return
-			}
-			setDevice(&resp, res.Device)
-			setCA(&resp, res.CA)
-			setClient(&resp, res)
 		} else {
-			req := lifecycle.IssueCertificateRequest{PSK: psk, Device: dev, CA: caType, Subject: b.str(fSubject...),
-				Format: lifecycle.CertFormat(format), CAFormat: lifecycle.CertFormat(caFormat),
-				Passphrase: lifecycle.Secret(b.str(fPass...)), Path: b.str(fCliFile...), CAPath: caPath, KeyPath: keyPath}
-			if err := b.err("IssueCertificate"); err != nil {
+			// client or csr: a certificate with the CA's.
+			var issue func() (*lifecycle.CertificateResult, error)
+			op := "IssueCertificate"
+			if certMode == "csr" {
+				op = "IssueCertificateFromCSR"
+				req := lifecycle.IssueFromCSRRequest{PSK: psk, Device: dev, CA: caType, CSR: []byte(b.str(fCSR...)),
+					Subject: b.str(fSubject...), Format: lifecycle.CertFormat(format), CAFormat: lifecycle.CertFormat(caFormat),
+					Path: b.str(fCliFile...), CAPath: caPath, KeyPath: keyPath}
+				issue = func() (*lifecycle.CertificateResult, error) { return h.m.IssueCertificateFromCSR(ctx, req) }
+			} else {
+				req := lifecycle.IssueCertificateRequest{PSK: psk, Device: dev, CA: caType, Subject: b.str(fSubject...),
+					Format: lifecycle.CertFormat(format), CAFormat: lifecycle.CertFormat(caFormat),
+					Passphrase: lifecycle.Secret(b.str(fPass...)), Path: b.str(fCliFile...), CAPath: caPath, KeyPath: keyPath}
+				issue = func() (*lifecycle.CertificateResult, error) { return h.m.IssueCertificate(ctx, req) }
+			}
+			if err := b.err(op); err != nil {
 				x.fail(err)
 				return
 			}
-			res, err := h.m.IssueCertificate(ctx, req)
+			res, err := issue()
 			if err != nil {
 				x.fail(err)
 				return

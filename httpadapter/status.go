@@ -24,17 +24,26 @@ func (h *Handler) systemStatus(x *exchange) {
 	x.json(http.StatusOK, wire.ErrorResponse{})
 }
 
+// caQuery reads catype (required: 1102) and format ("", der or pem: 1103
+// otherwise) of a GET about a CA, answering the error itself.
+func caQuery(x *exchange, op string) (caName, format string, ok bool) {
+	q := x.r.URL.Query()
+	caName, format = q.Get("catype"), q.Get("format")
+	switch {
+	case caName == "":
+		x.fail(&lifecycle.Error{Code: lifecycle.CodeMissing, Op: op, Field: "catype"})
+	case format != "" && format != "der" && format != "pem":
+		x.fail(&lifecycle.Error{Code: lifecycle.CodeMalformed, Op: op, Field: "format"})
+	default:
+		return caName, format, true
+	}
+	return "", "", false
+}
+
 // crl serves a CA's current CRL (spec §8a): DER, or PEM with format=pem.
 func (h *Handler) crl(x *exchange) {
-	q := x.r.URL.Query()
-	caName := q.Get("catype")
-	if caName == "" {
-		x.fail(&lifecycle.Error{Code: lifecycle.CodeMissing, Op: "CRL", Field: "catype"})
-		return
-	}
-	format := q.Get("format")
-	if format != "" && format != "der" && format != "pem" {
-		x.fail(&lifecycle.Error{Code: lifecycle.CodeMalformed, Op: "CRL", Field: "format"})
+	caName, format, ok := caQuery(x, "CRL")
+	if !ok {
 		return
 	}
 	crl, err := h.m.CRL(x.ctx, caName)
@@ -105,15 +114,8 @@ func (h *Handler) ocspServe(x *exchange) {
 // caCert serves a CA's certificate (spec §8c): DER, or with format=pem its
 // chain in PEM, its own certificate first. No authentication.
 func (h *Handler) caCert(x *exchange) {
-	q := x.r.URL.Query()
-	caName := q.Get("catype")
-	if caName == "" {
-		x.fail(&lifecycle.Error{Code: lifecycle.CodeMissing, Op: "CAChain", Field: "catype"})
-		return
-	}
-	format := q.Get("format")
-	if format != "" && format != "der" && format != "pem" {
-		x.fail(&lifecycle.Error{Code: lifecycle.CodeMalformed, Op: "CAChain", Field: "format"})
+	caName, format, ok := caQuery(x, "CAChain")
+	if !ok {
 		return
 	}
 	chain, err := h.m.CAChain(x.ctx, caName)

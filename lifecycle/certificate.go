@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"net"
 	"net/netip"
 	"time"
 
@@ -74,20 +75,12 @@ func (c *check) subject(field, s string) *Subject {
 // serial; anything else (absent, another tenant's, another CA's, a CA
 // certificate) answers notFound.
 func (e *Engine) lookupCert(ctx context.Context, tx driver.Tx, op, tenant, ca string, ref CertificateRef, notFound Code, field string) (*driver.CredentialRecord, error) {
-	var (
-		r   *driver.CredentialRecord
-		err error
-	)
-	if ref.KeyNumber != 0 {
-		r, err = tx.GetCredential(ctx, ref.KeyNumber)
-	} else {
-		r, err = tx.GetCredentialBySerial(ctx, ca, ref.Serial)
-	}
+	r, err := credentialByRef(ctx, tx, ca, ref)
 	switch {
-	case errors.Is(err, driver.ErrNotFound):
-		return nil, errf(op, notFound, field, nil)
 	case err != nil:
 		return nil, err
+	case r == nil:
+		return nil, errf(op, notFound, field, nil)
 	case r.Tenant != tenant || r.Kind != driver.KindCertificate || r.CA != ca ||
 		(ref.Serial != "" && r.Serial != ref.Serial):
 		return nil, errf(op, notFound, field, nil)
@@ -228,6 +221,61 @@ func (e *Engine) signLeaf(ctx context.Context, op string, ca CA, tenant string, 
 		NotAfter:    cert.NotAfter,
 		CreatedAt:   e.now().UTC(),
 	}}, nil
+}
+
+// recordLeaf records a new certificate for the device at path, with the
+// CA's certificate at caPath, in one transaction; or, when the device
+// retries (a known device, a path, within the replay window), returns the
+// certificate it was given then: the valid one most recently bound at path,
+// of the same CA and subject, that same also accepts.
+func (e *Engine) recordLeaf(ctx context.Context, op, tenant string, d DeviceRequest, ca CA, leaf *newLeaf, path, caPath string,
+	same func(*driver.CredentialRecord) bool) (dev *DeviceResult, replayed *driver.CredentialRecord, err error) {
+	dev, err = e.withDevice(ctx, op, entityCertificate, tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
+		if d.ID != "" && path != "" {
+			var err error
+			replayed, err = e.findReplay(ctx, tx, tenant, dev.Device.ID, path, func(r *driver.CredentialRecord) bool {
+				return r.Kind == driver.KindCertificate && r.CA == leaf.record.CA && r.Subject == leaf.record.Subject && same(r)
+			})
+			if err != nil || replayed != nil {
+				return err
+			}
+		}
+		if err := tx.CreateCredential(ctx, leaf.record); err != nil {
+			return err
+		}
+		b := &driver.BindingRecord{Tenant: tenant, DeviceID: dev.Device.ID, KeyNumber: leaf.record.KeyNumber, Path: path, CreatedAt: e.now().UTC()}
+		return tx.PutBinding(ctx, append(e.caBindings(tenant, dev.Device.ID, ca, caPath), b)...)
+	})
+	return dev, replayed, err
+}
+
+// addrsOf returns IP addresses as netip (IPv4-mapped ones unmapped).
+func addrsOf(ips []net.IP) []netip.Addr {
+	var out []netip.Addr
+	for _, ip := range ips {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out
+}
+
+// credentialByRef reads a credential by keynumber, or a certificate of ca
+// by serial; nil, nil when there is none.
+func credentialByRef(ctx context.Context, tx driver.Tx, ca string, ref CertificateRef) (*driver.CredentialRecord, error) {
+	var (
+		r   *driver.CredentialRecord
+		err error
+	)
+	if ref.KeyNumber != 0 {
+		r, err = tx.GetCredential(ctx, ref.KeyNumber)
+	} else {
+		r, err = tx.GetCredentialBySerial(ctx, ca, ref.Serial)
+	}
+	if errors.Is(err, driver.ErrNotFound) {
+		return nil, nil
+	}
+	return r, err
 }
 
 // encodeLeaf writes a certificate and its key as a response carries them.
@@ -379,22 +427,8 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	if err != nil {
 		return nil, err
 	}
-	var replayed *driver.CredentialRecord
-	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
-		if d.ID != "" && req.Path != "" {
-			var err error
-			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *driver.CredentialRecord) bool {
-				return r.Kind == driver.KindCertificate && r.CA == leaf.record.CA && r.Subject == leaf.record.Subject && r.KeyType == leaf.record.KeyType && len(r.Secret) > 0
-			})
-			if err != nil || replayed != nil {
-				return err
-			}
-		}
-		if err := tx.CreateCredential(ctx, leaf.record); err != nil {
-			return err
-		}
-		leafBinding := &driver.BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: leaf.record.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()}
-		return tx.PutBinding(ctx, append(e.caBindings(caller.Tenant, dev.Device.ID, ca, req.CAPath), leafBinding)...)
+	dev, replayed, err := e.recordLeaf(ctx, op, caller.Tenant, d, ca, leaf, req.Path, req.CAPath, func(r *driver.CredentialRecord) bool {
+		return r.KeyType == leaf.record.KeyType && len(r.Secret) > 0
 	})
 	if err != nil {
 		return nil, err
@@ -551,17 +585,13 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		if err != nil {
 			return nil, errf(op, CodeDBData, "", err)
 		}
-		n := names{subject: sub, dns: oc.DNSNames, cnInSAN: true, keepSubject: true}
-		for _, ip := range oc.IPAddresses {
-			a, _ := netip.AddrFromSlice(ip)
-			n.ips = append(n.ips, a.Unmap())
-		}
+		n := names{subject: sub, dns: oc.DNSNames, ips: addrsOf(oc.IPAddresses), cnInSAN: true, keepSubject: true}
 		spec, err := e.policyFor(ca.Name(), caller.Tenant).apply(caller.Tenant, kt, n, e.certValidity)
 		if err != nil {
 			return nil, policyFail(op, err, "csr", "keynumber")
 		}
 		spec.raw, spec.rawText = oc.RawSubject, old.Subject
-		release, err := e.expensive(ctx, op, (csr == nil && heavyEncoding(f, req.Passphrase)) || (csr == nil && kt.isRSA()))
+		release, err := e.expensive(ctx, op, csr == nil && (heavyEncoding(f, req.Passphrase) || kt.isRSA()))
 		if err != nil {
 			return nil, err
 		}

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
-	"net/netip"
 
 	"github.com/credlife/clm/lifecycle/driver"
 )
@@ -138,11 +137,7 @@ func (e *Engine) IssueCertificateFromCSR(ctx context.Context, req IssueFromCSRRe
 		return nil, errf(op, CodeCANameInvalid, "catype", nil)
 	}
 	kt, _ := CertKeyTypeOf(csr.PublicKey) // checked with the CSR
-	n := names{subject: sub, dns: csr.DNSNames}
-	for _, ip := range csr.IPAddresses {
-		a, _ := netip.AddrFromSlice(ip)
-		n.ips = append(n.ips, a.Unmap())
-	}
+	n := names{subject: sub, dns: csr.DNSNames, ips: addrsOf(csr.IPAddresses)}
 	spec, err := e.policyFor(ca.Name(), caller.Tenant).apply(caller.Tenant, kt, n, e.certValidity)
 	if err != nil {
 		return nil, policyFail(op, err, "csr", "csr")
@@ -151,26 +146,12 @@ func (e *Engine) IssueCertificateFromCSR(ctx context.Context, req IssueFromCSRRe
 	if err != nil {
 		return nil, err
 	}
-	var replayed *driver.CredentialRecord
-	dev, err := e.withDevice(ctx, op, entityCertificate, caller.Tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
-		if d.ID != "" && req.Path != "" {
-			var err error
-			replayed, err = e.findReplay(ctx, tx, caller.Tenant, dev.Device.ID, req.Path, func(r *driver.CredentialRecord) bool {
-				if r.Kind != driver.KindCertificate || r.CA != leaf.record.CA || r.Subject != leaf.record.Subject || len(r.Secret) > 0 {
-					return false
-				}
-				old, err := x509.ParseCertificate(r.Certificate)
-				return err == nil && bytes.Equal(old.RawSubjectPublicKeyInfo, csr.RawSubjectPublicKeyInfo)
-			})
-			if err != nil || replayed != nil {
-				return err
-			}
+	dev, replayed, err := e.recordLeaf(ctx, op, caller.Tenant, d, ca, leaf, req.Path, req.CAPath, func(r *driver.CredentialRecord) bool {
+		if len(r.Secret) > 0 {
+			return false // a certificate whose key the server made
 		}
-		if err := tx.CreateCredential(ctx, leaf.record); err != nil {
-			return err
-		}
-		b := &driver.BindingRecord{Tenant: caller.Tenant, DeviceID: dev.Device.ID, KeyNumber: leaf.record.KeyNumber, Path: req.Path, CreatedAt: e.now().UTC()}
-		return tx.PutBinding(ctx, append(e.caBindings(caller.Tenant, dev.Device.ID, ca, req.CAPath), b)...)
+		old, err := x509.ParseCertificate(r.Certificate)
+		return err == nil && bytes.Equal(old.RawSubjectPublicKeyInfo, csr.RawSubjectPublicKeyInfo)
 	})
 	if err != nil {
 		return nil, err

@@ -241,6 +241,10 @@ type Engine struct {
 	retention time.Duration   // ≤ 0: off
 	sweepMu   sync.Mutex
 	sweptAt   time.Time // of this engine's last sweep
+	// noticed are the notices this engine has seen recorded (by it or by
+	// another), by credential and kind, with the credential's end: a sweep
+	// does not ask the store again for them.
+	noticed map[noticeKey]time.Time
 
 	policies      map[PolicyScope]*Policy
 	defaultPolicy Policy

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
-	"net/netip"
 
 	"github.com/credlife/clm/lifecycle/driver"
 )
@@ -138,11 +137,7 @@ func (e *Engine) EnrollEST(ctx context.Context, req ESTRequest) (res *ESTResult,
 	if req.ServerKeyGen {
 		kt = e.certKeyType
 	}
-	n := names{subject: sub, dns: csr.DNSNames}
-	for _, ip := range csr.IPAddresses {
-		a, _ := netip.AddrFromSlice(ip)
-		n.ips = append(n.ips, a.Unmap())
-	}
+	n := names{subject: sub, dns: csr.DNSNames, ips: addrsOf(csr.IPAddresses)}
 	var spec *leafSpec
 	if req.Renew {
 		oc, err := x509.ParseCertificate(old.Certificate)

@@ -40,7 +40,8 @@ type SweepResult struct {
 // nearest only. Each notice is recorded in the store before its event is
 // given, so that of several processes sweeping one store exactly one gives
 // it; a process that stops between the two loses that event (at most
-// once). Revoked, superseded and deleted credentials get none. Run it
+// once). An engine remembers the notices it has seen recorded, so that a
+// sweep asks the store only about those it does not know. Revoked, superseded and deleted credentials get none. Run it
 // periodically (examples/clmserver: -sweep-interval); each sweep reads the
 // credentials whose end is in its windows, more the first time.
 func (e *Engine) SweepExpiry(ctx context.Context) (*SweepResult, error) {
@@ -82,8 +83,42 @@ func (e *Engine) SweepExpiry(ctx context.Context) (*SweepResult, error) {
 	if now.After(e.sweptAt) {
 		e.sweptAt = now
 	}
+	for k, end := range e.noticed {
+		if end.Before(now.Add(-2 * time.Hour)) {
+			delete(e.noticed, k) // out of every window of the next sweeps
+		}
+	}
 	e.sweepMu.Unlock()
 	return res, nil
+}
+
+// noticeKey names a notice of a credential.
+type noticeKey struct {
+	keyNumber int64
+	kind      string
+}
+
+// putNotice records a notice in the store unless this engine knows it is
+// there, and reports whether it recorded it (the caller gives the event).
+func (e *Engine) putNotice(ctx context.Context, r *driver.CredentialRecord, kind string, now time.Time) (bool, error) {
+	k := noticeKey{r.KeyNumber, kind}
+	e.sweepMu.Lock()
+	_, known := e.noticed[k]
+	e.sweepMu.Unlock()
+	if known {
+		return false, nil
+	}
+	isNew, err := e.store.PutNotice(ctx, &driver.NoticeRecord{KeyNumber: r.KeyNumber, Kind: kind, At: now})
+	if err != nil {
+		return false, err
+	}
+	e.sweepMu.Lock()
+	if e.noticed == nil {
+		e.noticed = map[noticeKey]time.Time{}
+	}
+	e.noticed[k] = r.NotAfter
+	e.sweepMu.Unlock()
+	return isNew, nil
 }
 
 // notice gives the notice a credential is due, if no process has.
@@ -100,7 +135,7 @@ func (e *Engine) notice(ctx context.Context, r *driver.CredentialRecord, now tim
 				detail = e.warnings[i].String()
 				kind = "expiring/" + detail
 				for _, wider := range e.warnings[:i] {
-					if _, err := e.store.PutNotice(ctx, &driver.NoticeRecord{KeyNumber: r.KeyNumber, Kind: "expiring/" + wider.String(), At: now}); err != nil {
+					if _, err := e.putNotice(ctx, r, "expiring/"+wider.String(), now); err != nil {
 						return err
 					}
 				}
@@ -111,7 +146,7 @@ func (e *Engine) notice(ctx context.Context, r *driver.CredentialRecord, now tim
 			return nil
 		}
 	}
-	isNew, err := e.store.PutNotice(ctx, &driver.NoticeRecord{KeyNumber: r.KeyNumber, Kind: kind, At: now})
+	isNew, err := e.putNotice(ctx, r, kind, now)
 	if err != nil || !isNew {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,4 +286,48 @@ func TestPurgeConcurrent(t *testing.T) {
 	left, err := s1.ListCredentials(bg, driver.CredentialQuery{States: []driver.CredentialState{driver.StateDeleted}, Limit: 1000})
 	require.NoError(t, err)
 	assert.Len(t, left, 50, "the deleted keys within retention stay")
+}
+
+// noticeCounter counts PutNotice calls.
+type noticeCounter struct {
+	driver.Store
+	n atomic.Int64
+}
+
+func (c *noticeCounter) PutNotice(ctx context.Context, r *driver.NoticeRecord) (bool, error) {
+	c.n.Add(1)
+	return c.Store.PutNotice(ctx, r)
+}
+
+// TestSweepAsksOnce: a sweep asks the store about the notices this engine
+// has not seen recorded yet; the next sweep, with nothing new, asks
+// nothing.
+func TestSweepAsksOnce(t *testing.T) {
+	clock := &testClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	s := &noticeCounter{Store: openStore(t)}
+	k := keys(t, 1, 1)
+	c, err := ca.Open(bg, s, k, &ca.Options{Now: clock.Now})
+	require.NoError(t, err)
+	var ev events
+	m := newEngine(t, s, &lifecycle.Options{Keys: k, CAs: []lifecycle.CA{c}, Now: clock.Now, Auditor: &ev, CertValidity: 2 * 24 * time.Hour})
+	p, err := m.IssuePSK(bg, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "a"})
+	require.NoError(t, err)
+	for i := range 5 {
+		_, err := m.IssueCertificate(bg, lifecycle.IssueCertificateRequest{PSK: lifecycle.PSKCredentials{KeyID: p.KeyID, Password: p.Password}, Subject: fmt.Sprint("/CN=c", i)})
+		require.NoError(t, err)
+	}
+	r, err := m.SweepExpiry(bg)
+	require.NoError(t, err)
+	assert.Equal(t, 5, r.Warned)
+	first := s.n.Load()
+	assert.Equal(t, int64(10), first, "per certificate: its 7-day warning, and the 30-day one recorded as given")
+	r, err = m.SweepExpiry(bg)
+	require.NoError(t, err)
+	assert.Equal(t, 0, r.Warned)
+	assert.Equal(t, first, s.n.Load(), "a second sweep with nothing new asks the store nothing")
+	clock.add(25 * time.Hour)
+	r, err = m.SweepExpiry(bg)
+	require.NoError(t, err)
+	assert.Equal(t, 5, r.Warned, "the 1-day warnings")
+	assert.Equal(t, first+5, s.n.Load())
 }

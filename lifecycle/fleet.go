@@ -165,20 +165,12 @@ func (e *Engine) adminLookup(ctx context.Context, tx driver.Tx, op, tenant, caNa
 	if err := c.err(); err != nil {
 		return nil, err
 	}
-	var (
-		r   *driver.CredentialRecord
-		err error
-	)
-	if ref.KeyNumber != 0 {
-		r, err = tx.GetCredential(ctx, ref.KeyNumber)
-	} else {
-		r, err = tx.GetCredentialBySerial(ctx, e.caName(caName), ref.Serial)
-	}
+	r, err := credentialByRef(ctx, tx, e.caName(caName), ref)
 	switch {
-	case errors.Is(err, driver.ErrNotFound):
-		return nil, errf(op, CodeCertNotFound, "keynumber", nil)
 	case err != nil:
 		return nil, e.storeErr(op, entityNone, err)
+	case r == nil:
+		return nil, errf(op, CodeCertNotFound, "keynumber", nil)
 	case r.Tenant != tenant || r.Kind == driver.KindCACertificate || (ref.Serial != "" && r.Serial != ref.Serial):
 		return nil, errf(op, CodeCertNotFound, "keynumber", nil)
 	}

@@ -71,9 +71,11 @@ func newNotifier(url string, secret []byte, ops string, queue int, log *slog.Log
 // passes every event on.
 func (n *notifier) Audit(ctx context.Context, ev lifecycle.AuditEvent) {
 	if n.ops[ev.Op] && ev.Outcome == lifecycle.CodeOK {
+		// A notice about a credential happens once: its id says which.
+		// Other events are named by what they acted on and when.
 		id := ev.Op + "/" + strconv.FormatInt(ev.KeyNumber, 10) + "/" + ev.Detail
 		if ev.Op != lifecycle.OpCredentialExpiring && ev.Op != lifecycle.OpCredentialExpired && ev.Op != lifecycle.OpCredentialPurged {
-			id += ev.DeviceID + "/" + strconv.FormatInt(ev.Time.UnixNano(), 10)
+			id = ev.Op + "/" + strconv.FormatInt(ev.KeyNumber, 10) + "/" + ev.DeviceID + "/" + strconv.FormatInt(ev.Time.UnixNano(), 10)
 		}
 		select {
 		case n.queue <- notification{ID: id, Time: ev.Time, Op: ev.Op, Tenant: ev.Tenant, DeviceID: ev.DeviceID, KeyNumber: ev.KeyNumber,

@@ -86,6 +86,9 @@ func New(m lifecycle.Manager, opts *Options) *Handler {
 // Prefix returns where the Handler expects to be mounted.
 func (h *Handler) Prefix() string { return h.prefix }
 
+// methods are the EST operations and the method of each.
+var methods = map[string]string{"cacerts": "GET", "csrattrs": "GET", "simpleenroll": "POST", "simplereenroll": "POST", "serverkeygen": "POST"}
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -103,7 +106,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		label, op = rest[:i], rest[i+1:]
 	}
-	methods := map[string]string{"cacerts": "GET", "csrattrs": "GET", "simpleenroll": "POST", "simplereenroll": "POST", "serverkeygen": "POST"}
 	method, known := methods[op]
 	switch {
 	case !known || strings.Contains(op, "/"):
