@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/pem"
 	"errors"
 	"net"
 	"net/netip"
@@ -119,7 +120,30 @@ func (e *Engine) defaultCA() CA {
 
 // encodedCA writes a CA's certificate: in PEM, with the rest of its chain
 // after it (an intermediate's issuers up to the root), in DER alone.
-func encodedCA(ca CA, f CertFormat) *EncodedCertificate {
+//
+// The encodings are made once per CA and format (a CA's certificate and
+// chain do not change while the engine runs); each call returns a copy of
+// the struct, whose Data is shared and must not be modified.
+func (e *Engine) encodedCA(ca CA, f CertFormat) *EncodedCertificate {
+	key := caEncodingKey{ca.Name(), f}
+	if v, ok := e.caEncodings.Load(key); ok {
+		c := *v.(*EncodedCertificate)
+		return &c
+	}
+	enc := encodeCA(ca, f)
+	e.caEncodings.Store(key, enc)
+	c := *enc
+	return &c
+}
+
+// caEncodingKey keys Engine.caEncodings.
+type caEncodingKey struct {
+	ca string
+	f  CertFormat
+}
+
+// encodeCA encodes a CA's certificate, and in PEM its chain up to the root.
+func encodeCA(ca CA, f CertFormat) *EncodedCertificate {
 	cert := ca.Certificate()
 	data := encodeCertificate(cert.Raw, f)
 	if chain := ca.Chain(); f == FormatPEM && len(chain) > 1 {
@@ -140,8 +164,18 @@ func encodedCA(ca CA, f CertFormat) *EncodedCertificate {
 // certificate of a CSR.
 type newLeaf struct {
 	key    crypto.Signer
+	pkcs8  []byte // key's PKCS#8 DER; the answer's encoding wipes it
 	cert   *x509.Certificate
 	record *driver.CredentialRecord
+}
+
+// secretKey is the leaf's key as encodeLeaf takes it: nil for a
+// certificate of a CSR.
+func (l *newLeaf) secretKey() *leafKey {
+	if l.key == nil {
+		return nil
+	}
+	return &leafKey{der: l.pkcs8, key: l.key}
 }
 
 // issueLeaf generates a key of type kt and has ca sign a certificate for
@@ -159,10 +193,9 @@ func (e *Engine) issueLeaf(ctx context.Context, op string, ca CA, tenant string,
 	if err != nil {
 		return nil, errf(op, CodeCryptoFailed, "", err)
 	}
-	leaf.key = key
-	leaf.record.Secret, err = e.sealer.SealFor(ctx, driver.SealedOf(leaf.record), der)
-	clear(der)
-	if err != nil {
+	leaf.key, leaf.pkcs8 = key, der // the answer's PEM is made of der, not marshalled again
+	if leaf.record.Secret, err = e.sealer.SealFor(ctx, driver.SealedOf(leaf.record), der); err != nil {
+		clear(der)
 		return nil, err
 	}
 	return leaf, nil
@@ -278,20 +311,57 @@ func credentialByRef(ctx context.Context, tx driver.Tx, ca string, ref Certifica
 	return r, err
 }
 
-// encodeLeaf writes a certificate and its key as a response carries them.
-func (e *Engine) encodeLeaf(op string, rec *driver.CredentialRecord, cert *x509.Certificate, key crypto.PrivateKey, f CertFormat, passphrase Secret) (EncodedCertificate, Secret, error) {
+// leafKey is a certificate's private key as the engine holds it between
+// the store and an answer: its PKCS#8 DER (what is sealed, and what a PEM
+// answer without a passphrase carries) and the parsed key, parsed only when
+// an encoding needs it (PKCS#12, a passphrase). For a P-256 key the parse
+// is a scalar multiplication and the marshalling another, which a
+// certificate fetched or issued as plain PEM no longer pays.
+type leafKey struct {
+	der []byte
+	key crypto.PrivateKey
+}
+
+// parsed returns the key, parsing the DER on first use.
+func (k *leafKey) parsed() (crypto.PrivateKey, error) {
+	if k.key == nil {
+		key, err := x509.ParsePKCS8PrivateKey(k.der)
+		if err != nil {
+			return nil, err
+		}
+		k.key = key
+	}
+	return k.key, nil
+}
+
+// encodeLeaf writes a certificate and its key as a response carries them,
+// then wipes the key's DER. cert, the parsed certificate of rec, may be nil:
+// it is parsed when the encoding needs it. k is nil for a certificate of a
+// CSR.
+func (e *Engine) encodeLeaf(op string, rec *driver.CredentialRecord, cert *x509.Certificate, k *leafKey, f CertFormat, passphrase Secret) (EncodedCertificate, Secret, error) {
 	enc := EncodedCertificate{KeyNumber: rec.KeyNumber, Serial: rec.Serial, Format: f, NotAfter: rec.NotAfter}
-	if key == nil { // a certificate of a CSR: the device has the key
+	if k == nil { // a certificate of a CSR: the device has the key
 		if f == FormatP12 {
 			return enc, "", errNoServerKey(op)
 		}
 		enc.Data = encodeCertificate(rec.Certificate, f)
 		return enc, "", nil
 	}
+	defer clear(k.der)
 	if f == FormatP12 {
 		var chain []*x509.Certificate
 		if ca := e.cas[rec.CA]; ca != nil && len(ca.Chain()) > 1 {
 			chain = ca.Chain() // an intermediate's PFX carries its chain
+		}
+		if cert == nil {
+			var err error
+			if cert, err = x509.ParseCertificate(rec.Certificate); err != nil {
+				return enc, "", errf(op, CodeDBData, "", err)
+			}
+		}
+		key, err := k.parsed()
+		if err != nil {
+			return enc, "", errf(op, CodeDBData, "", err)
 		}
 		pfx, err := encodePKCS12(key, cert, chain, passphrase, e.legacyP12)
 		if err != nil {
@@ -301,6 +371,13 @@ func (e *Engine) encodeLeaf(op string, rec *driver.CredentialRecord, cert *x509.
 		return enc, "", nil
 	}
 	enc.Data = encodeCertificate(rec.Certificate, f)
+	if passphrase == "" {
+		return enc, Secret(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: k.der})), nil
+	}
+	key, err := k.parsed()
+	if err != nil {
+		return enc, "", errf(op, CodeDBData, "", err)
+	}
 	pk, err := encodePrivateKey(key, passphrase)
 	if err != nil {
 		return enc, "", errf(op, CodeCryptoFailed, "", err)
@@ -314,26 +391,17 @@ func heavyEncoding(f CertFormat, passphrase Secret) bool {
 	return f == FormatP12 || passphrase != ""
 }
 
-// openLeaf reads back the certificate and private key of a record.
-// The key is nil for a certificate of a CSR.
-func (e *Engine) openLeaf(ctx context.Context, op string, rec *driver.CredentialRecord) (*x509.Certificate, crypto.PrivateKey, error) {
-	cert, err := x509.ParseCertificate(rec.Certificate)
-	if err != nil {
-		return nil, nil, errf(op, CodeDBData, "", err)
-	}
+// openLeaf reads back the private key of a record: nil for a certificate
+// of a CSR. The key stays DER until an encoding needs it parsed.
+func (e *Engine) openLeaf(ctx context.Context, op string, rec *driver.CredentialRecord) (*leafKey, error) {
 	if len(rec.Secret) == 0 {
-		return cert, nil, nil
+		return nil, nil
 	}
 	der, err := e.sealer.OpenSealed(ctx, driver.SealedOf(rec))
 	if err != nil {
-		return nil, nil, errf(op, CodeDecrypt, "", err)
+		return nil, errf(op, CodeDecrypt, "", err)
 	}
-	key, err := x509.ParsePKCS8PrivateKey(der)
-	clear(der)
-	if err != nil {
-		return nil, nil, errf(op, CodeDBData, "", err)
-	}
-	return cert, key, nil
+	return &leafKey{der: der}, nil
 }
 
 // CACertificate implements Manager (certmode "caonly").
@@ -369,7 +437,7 @@ func (e *Engine) CACertificate(ctx context.Context, req CACertificateRequest) (r
 	if err != nil {
 		return nil, err
 	}
-	return &CACertificateResult{Device: dev, CA: *encodedCA(ca, f)}, nil
+	return &CACertificateResult{Device: dev, CA: *e.encodedCA(ca, f)}, nil
 }
 
 // caBindings is the binding of a CA certificate to a device at path: none
@@ -433,18 +501,19 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	if err != nil {
 		return nil, err
 	}
-	rec, cert, key := leaf.record, leaf.cert, crypto.PrivateKey(leaf.key)
+	rec, cert, key := leaf.record, leaf.cert, leaf.secretKey()
 	if replayed != nil {
-		if cert, key, err = e.openLeaf(ctx, op, replayed); err != nil {
+		clear(leaf.pkcs8)
+		if key, err = e.openLeaf(ctx, op, replayed); err != nil {
 			return nil, err
 		}
-		rec = replayed
+		rec, cert = replayed, nil
 	}
 	enc, pk, err := e.encodeLeaf(op, rec, cert, key, f, req.Passphrase)
 	if err != nil {
 		return nil, err
 	}
-	return &CertificateResult{Device: dev, CA: encodedCA(ca, caf), Certificate: enc, PrivateKey: pk}, nil
+	return &CertificateResult{Device: dev, CA: e.encodedCA(ca, caf), Certificate: enc, PrivateKey: pk}, nil
 }
 
 // GetCertificate implements Manager. With CA "CA" it fetches a CA
@@ -507,13 +576,13 @@ func (e *Engine) GetCertificate(ctx context.Context, req GetCertificateRequest) 
 		return nil, err
 	}
 	if ca != nil {
-		return &CertificateResult{Device: dev, CA: encodedCA(ca, f)}, nil
+		return &CertificateResult{Device: dev, CA: e.encodedCA(ca, f)}, nil
 	}
-	cert, key, err := e.openLeaf(ctx, op, rec)
+	key, err := e.openLeaf(ctx, op, rec)
 	if err != nil {
 		return nil, err
 	}
-	enc, pk, err := e.encodeLeaf(op, rec, cert, key, f, req.Passphrase)
+	enc, pk, err := e.encodeLeaf(op, rec, nil, key, f, req.Passphrase)
 	if err != nil {
 		return nil, err
 	}
@@ -664,12 +733,17 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 	}
 	var (
 		cert *x509.Certificate
-		key  crypto.PrivateKey
+		key  *leafKey
 	)
 	if leaf != nil && result == leaf.record {
-		cert, key = leaf.cert, leaf.key
-	} else if cert, key, err = e.openLeaf(ctx, op, result); err != nil {
-		return nil, err
+		cert, key = leaf.cert, leaf.secretKey()
+	} else {
+		if leaf != nil {
+			clear(leaf.pkcs8)
+		}
+		if key, err = e.openLeaf(ctx, op, result); err != nil {
+			return nil, err
+		}
 	}
 	enc, pk, err := e.encodeLeaf(op, result, cert, key, f, req.Passphrase)
 	if err != nil {

@@ -164,5 +164,5 @@ func (e *Engine) IssueCertificateFromCSR(ctx context.Context, req IssueFromCSRRe
 	if err != nil {
 		return nil, err
 	}
-	return &CertificateResult{Device: dev, CA: encodedCA(ca, caf), Certificate: enc}, nil
+	return &CertificateResult{Device: dev, CA: e.encodedCA(ca, caf), Certificate: enc}, nil
 }

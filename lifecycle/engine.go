@@ -253,6 +253,7 @@ type Engine struct {
 	ocsps         map[string]*ocspCache
 
 	cas          map[string]CA
+	caEncodings  sync.Map // caEncodingKey → *EncodedCertificate, made on first use
 	caList       []CA
 	certKeyType  CertKeyType
 	certValidity time.Duration

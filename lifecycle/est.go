@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -192,11 +191,8 @@ func (e *Engine) EnrollEST(ctx context.Context, req ESTRequest) (res *ESTResult,
 	}
 	res = &ESTResult{Device: dev.Device, KeyNumber: leaf.record.KeyNumber, Certificate: leaf.cert, Chain: append([]*x509.Certificate(nil), ca.Chain()...)}
 	if req.ServerKeyGen {
-		der, err := x509.MarshalPKCS8PrivateKey(crypto.Signer(leaf.key))
-		if err != nil {
-			return nil, errf(op, CodeCryptoFailed, "", err)
-		}
-		res.PrivateKey = Secret(der)
+		res.PrivateKey = Secret(leaf.pkcs8)
+		clear(leaf.pkcs8)
 	}
 	return res, nil
 }

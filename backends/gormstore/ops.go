@@ -23,7 +23,16 @@ type ops struct {
 
 var _ driver.Tx = (*ops)(nil)
 
-func (o *ops) with(ctx context.Context) *gorm.DB { return o.db.WithContext(ctx) }
+// with returns the handle for a GORM statement under ctx. In a transaction
+// the statement runs without ctx's cancellation where the dialect asks for
+// it: on SQLite an interrupted statement can roll back the whole
+// transaction, which group commit shares between calls.
+func (o *ops) with(ctx context.Context) *gorm.DB {
+	if o.tx != nil {
+		return o.db.WithContext(o.s.detach(ctx))
+	}
+	return o.db.WithContext(ctx)
+}
 
 // NextNumber implements driver.Tx.
 func (o *ops) NextNumber(ctx context.Context, seq driver.Sequence) (int64, error) {

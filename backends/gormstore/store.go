@@ -63,6 +63,9 @@ type Dialect struct {
 	// statement under a cancellable context on a goroutine of its own,
 	// which costs more than the point lookups of a request take.
 	DetachContext bool
+	// OnWriter, when set, prepares the connection that group commit keeps
+	// for its transactions (SQLite: a larger page cache).
+	OnWriter func(ctx context.Context, c *sql.Conn) error
 }
 
 // Options configure a Store. The zero value means defaults.
@@ -80,7 +83,33 @@ type Options struct {
 	// MaxConns is the size of the connection pool; the opener's default
 	// when 0 (16 for SQLite, 32 for MariaDB/MySQL and PostgreSQL).
 	MaxConns int
+	// GroupCommit tunes how concurrent transactions share one commit on a
+	// database with one writer at a time (SQLite); other databases ignore
+	// it.
+	GroupCommit GroupCommit
 }
+
+// GroupCommit tunes group commit (see Store.Atomic). The zero value means
+// defaults.
+type GroupCommit struct {
+	// MaxSize bounds how many Atomic calls share one transaction: 32 when
+	// 0. 1 turns group commit off: each call commits on its own.
+	MaxSize int
+	// MaxDelay bounds how long a shared transaction takes new calls, from
+	// its BEGIN: 2ms when 0. No call waits for others to arrive; this
+	// bounds what the first call of a group can wait for the calls that
+	// joined it.
+	MaxDelay time.Duration
+	// Observe, when set, is told the size of each group as it commits
+	// (1 for a call that committed alone), on the committing goroutine:
+	// it must not block.
+	Observe func(size int)
+}
+
+const (
+	defaultGroupSize  = 32
+	defaultGroupDelay = 2 * time.Millisecond
+)
 
 const defaultSlowQuery = 200 * time.Millisecond
 
@@ -150,7 +179,13 @@ type Store struct {
 	ops
 	dialect    Dialect
 	maxRetries int
-	writes     sync.Mutex // held by Atomic when the dialect serialises writes
+	writes     sync.Mutex   // held by Atomic when the dialect serialises writes
+	group      *group       // the open shared transaction; guarded by writes
+	writer     *sql.Conn    // the connection of the shared transactions; guarded by writes
+	waiting    atomic.Int32 // Atomic calls waiting for writes
+	gc         GroupCommit  // Options.GroupCommit with its defaults
+	groups     atomic.Int64 // shared transactions committed or rolled back
+	groupCalls atomic.Int64 // Atomic calls run in them
 	prep       prepared
 	logger     *slog.Logger  // Options.Logger: slow prepared statements go there too
 	slow       time.Duration // Options.SlowQuery
@@ -212,7 +247,9 @@ func New(ctx context.Context, db *gorm.DB, d Dialect, o *Options) (*Store, error
 	if d.Classify == nil {
 		d.Classify = func(error) Class { return ClassOther }
 	}
-	s := &Store{dialect: d, maxRetries: opts.MaxRetries, logger: opts.Logger, slow: cmp.Or(opts.SlowQuery, defaultSlowQuery)}
+	s := &Store{dialect: d, maxRetries: opts.MaxRetries, logger: opts.Logger, slow: cmp.Or(opts.SlowQuery, defaultSlowQuery), gc: opts.GroupCommit}
+	s.gc.MaxSize = cmp.Or(s.gc.MaxSize, defaultGroupSize)
+	s.gc.MaxDelay = cmp.Or(s.gc.MaxDelay, defaultGroupDelay)
 	s.ops = ops{db: db, s: s}
 	if err := s.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("gormstore: %w", err)
@@ -255,12 +292,16 @@ func (s *Store) checkpointer() {
 }
 
 // holdWrites holds off Atomic's writers until release is called, when the
-// dialect serialises writes.
+// dialect serialises writes. A shared transaction left open for calls to
+// join is committed first.
 func (s *Store) holdWrites() (release func()) {
 	if !s.dialect.SerializeWrites {
 		return func() {}
 	}
 	s.writes.Lock()
+	if s.group != nil {
+		s.endGroup(s.group)
+	}
 	return s.writes.Unlock
 }
 
@@ -324,7 +365,13 @@ func (s *Store) DB() *gorm.DB { return s.db }
 func (s *Store) Dialect() string { return s.dialect.Name }
 
 // Atomic implements driver.Store.
+//
+// On a database with one writer at a time (Dialect.SerializeWrites:
+// SQLite), concurrent calls share transactions: see grouped.
 func (s *Store) Atomic(ctx context.Context, fn func(tx driver.Tx) error) error {
+	if s.dialect.SerializeWrites && s.gc.MaxSize > 1 {
+		return s.grouped(ctx, fn)
+	}
 	if s.dialect.SerializeWrites {
 		s.writes.Lock()
 		defer s.writes.Unlock()
@@ -395,6 +442,15 @@ func (s *Store) Close() error {
 		s.stopOnce.Do(func() { close(s.stop) })
 		s.done.Wait()
 	}
+	s.writes.Lock()
+	if s.group != nil { // only if Close races an Atomic call
+		s.endGroup(s.group)
+	}
+	if s.writer != nil {
+		s.writer.Close()
+		s.writer = nil
+	}
+	s.writes.Unlock()
 	s.closePrepared()
 	sqlDB, err := s.db.DB()
 	if err != nil {

@@ -25,9 +25,7 @@ func register() {
 		sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 			// The Store checkpoints in the background (Dialect.Checkpoint),
 			// so no commit pays for copying the WAL into the database. Reads
-			// go through a memory map of the file (up to MmapSize) instead of
-			// a read call per page missing from the connection's small cache:
-			// on a large store most lookups miss it.
+			// use read calls, not a memory map: see MmapSize.
 			// A WAL that grew anyway is cut back to WALSizeLimit when it
 			// starts over.
 			_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA mmap_size = %d; PRAGMA journal_size_limit = %d",

@@ -85,6 +85,7 @@ type config struct {
 	sweepInterval, retention          time.Duration
 	certValidity                      time.Duration
 	storeWait                         time.Duration
+	groupCommit                       int
 	expiryWarnings                    string
 	logLevel                          string
 	pprofAddr                         string
@@ -125,6 +126,7 @@ func main() {
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", time.Hour, "run the expiry sweeper and retention this often (0: never)")
 	fs.StringVar(&c.expiryWarnings, "expiry-warnings", "720h,168h,24h", "comma-separated thresholds before a credential's end at which it is warned of")
 	fs.DurationVar(&c.retention, "retention", 90*24*time.Hour, "remove revoked, superseded and deleted credentials this long after their end (0: keep everything)")
+	fs.IntVar(&c.groupCommit, "group-commit", 32, "SQLite: at most this many concurrent write transactions share one commit (1: each commits alone)")
 	fs.DurationVar(&c.storeWait, "store-wait", 30*time.Second, "at start, wait this long for the database to answer (retrying with backoff) before giving up")
 	fs.DurationVar(&c.certValidity, "cert-validity", 365*24*time.Hour, "validity of issued certificates")
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the admin API (at least 16 characters); the API is served at /admin/v1/ only with it")
@@ -204,7 +206,8 @@ func run(ctx context.Context, c config, out io.Writer) error {
 
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second+c.storeWait)
 	defer cancel()
-	store, err := openStore(openCtx, kind, dsn, &gormstore.Options{Logger: logger}, c.storeWait, logger)
+	mt := newMetrics()
+	store, err := openStore(openCtx, kind, dsn, &gormstore.Options{Logger: logger, GroupCommit: gormstore.GroupCommit{MaxSize: c.groupCommit, Observe: mt.observeGroup}}, c.storeWait, logger)
 	if err != nil {
 		return err
 	}
@@ -240,7 +243,6 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	if retention == 0 {
 		retention = -1 // the flag's 0 is off; the library's is its default
 	}
-	mt := newMetrics()
 	var next lifecycle.Auditor = lifecycle.NewSlogAuditor(logger)
 	var notify *notifier
 	if c.notifyURL != "" {

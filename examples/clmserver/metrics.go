@@ -23,6 +23,7 @@ type metrics struct {
 	storeErrors *prometheus.CounterVec
 	locked      prometheus.Counter
 	licenseFail prometheus.Counter
+	groupSize   prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -47,11 +48,18 @@ func newMetrics() *metrics {
 		licenseFail: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "clm_license_failures_total", Help: "Requests refused 401: no or a wrong license, or an address locked out for them.",
 		}),
+		groupSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "clm_store_group_commit_size", Help: "Store transactions per commit on SQLite (group commit; 1: a transaction committed alone).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32},
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.issued, m.storeErrors, m.locked, m.licenseFail,
+	m.reg.MustRegister(m.requests, m.latency, m.issued, m.storeErrors, m.locked, m.licenseFail, m.groupSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// observeGroup is the store's GroupCommit.Observe hook.
+func (m *metrics) observeGroup(size int) { m.groupSize.Observe(float64(size)) }
 
 // observe is the adapter's Observe hook.
 func (m *metrics) observe(o httpadapter.Observation) {

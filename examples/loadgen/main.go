@@ -1,15 +1,17 @@
 // Command loadgen drives a CLM server over HTTP (keep-alive, N concurrent
 // clients, bounded by a request count and by time, loopback only) with a
 // mix of operations, and prints the throughput and the p50/p99 latency of
-// each. Beside the server it can drive two bare baselines served by the
-// same net/http stack in this process: a minimal handler that only
-// generates a key, signs a certificate and inserts one row, and a JSON echo
-// handler; the performance targets are ratios against them, measured in
-// alternated pairs.
+// each, and, when the server's /metrics has them, the sizes of the groups
+// its SQLite store committed (group commit). Beside the server it can drive
+// three bare baselines served by the same net/http stack in this process: a
+// minimal handler that only generates a key, signs a certificate and
+// inserts one row, one that only inserts a random key as one row, and a
+// JSON echo handler; the performance targets are ratios against them,
+// measured in alternated pairs.
 //
 //	go run ./examples/loadgen -spawn ./clmserver -mix cert-issue=1,psk-auth=4 -duration 10s
 //	go run ./examples/loadgen -url http://127.0.0.1:8080 -license "$(cat clm.license)" -mix key-create=1
-//	go run ./examples/loadgen -spawn ./clmserver -targets        # P2 and P3, 5 pairs each
+//	go run ./examples/loadgen -spawn ./clmserver -targets        # P2, P3 and P8, 5 pairs each
 //	go run ./examples/loadgen -spawn ./clmserver -mix psk-auth=1 -clients 1 \
 //	    -flood cert-issue-pass=1 -flood-clients 16              # cheap requests under a flood of expensive ones
 package main
@@ -42,6 +44,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/backends/sqlitestore"
 	"github.com/credlife/clm/httpadapter/client"
@@ -69,7 +74,7 @@ func main() {
 	flag.IntVar(&c.clients, "clients", 8, "concurrent clients")
 	flag.IntVar(&c.requests, "requests", 0, "stop after this many requests (0: no count bound)")
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "stop after this long")
-	flag.BoolVar(&c.targets, "targets", false, "measure targets P2 and P3 against the in-process baselines")
+	flag.BoolVar(&c.targets, "targets", false, "measure targets P2, P3 and P8 against the in-process baselines")
 	flag.IntVar(&c.pairs, "pairs", 5, "pairs per target (at least 5)")
 	flag.StringVar(&c.flood, "flood", "", "a second mix, run at the same time from -flood-clients other clients (its figures printed apart)")
 	flag.IntVar(&c.floodClients, "flood-clients", 16, "clients of the -flood mix")
@@ -128,6 +133,9 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		return err
 	}
 	res.print(out, fmt.Sprintf("%s, %d clients, %v", c.url, c.clients, c.duration))
+	if g, err := groupSizes(hc, c.url); err == nil && g != "" {
+		fmt.Fprintln(out, g)
+	}
 	if c.flood != "" {
 		if floodErr != nil {
 			return floodErr
@@ -135,6 +143,46 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		flood.print(out, fmt.Sprintf("flood: %d clients", c.floodClients))
 	}
 	return nil
+}
+
+// groupSizes reads the server's clm_store_group_commit_size histogram
+// (since its start) and describes it: "" when it has none (not SQLite, or
+// no metrics).
+func groupSizes(hc *http.Client, base string) (string, error) {
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("/metrics: HTTP %d", resp.StatusCode)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	f := fams["clm_store_group_commit_size"]
+	if f == nil || len(f.GetMetric()) == 0 || f.GetMetric()[0].GetHistogram().GetSampleCount() == 0 {
+		return "", nil
+	}
+	h := f.GetMetric()[0].GetHistogram()
+	n := h.GetSampleCount()
+	var b strings.Builder
+	fmt.Fprintf(&b, "group commit: %d commits of %.0f transactions, mean size %.2f; commits by size:", n, h.GetSampleSum(), h.GetSampleSum()/float64(n))
+	var prev uint64
+	lo := 1.0
+	for _, bk := range h.GetBucket() {
+		c := bk.GetCumulativeCount() - prev
+		prev = bk.GetCumulativeCount()
+		if lo == bk.GetUpperBound() {
+			fmt.Fprintf(&b, " %v: %.0f%%", lo, 100*float64(c)/float64(n))
+		} else {
+			fmt.Fprintf(&b, " %v-%v: %.0f%%", lo, bk.GetUpperBound(), 100*float64(c)/float64(n))
+		}
+		lo = bk.GetUpperBound() + 1
+	}
+	return b.String(), nil
 }
 
 // loopbackOnly refuses any target but this machine.
@@ -209,7 +257,7 @@ type weighted struct {
 }
 
 var ops = []string{"psk-create", "psk-auth", "cert-issue", "cert-issue-p12", "cert-issue-pass", "cert-get", "key-create", "key-get", "echo", "baseline-issue",
-	"psk-auth-raw", "cert-issue-raw"}
+	"baseline-insert", "psk-auth-raw", "cert-issue-raw", "key-create-raw"}
 
 func parseMix(s string) ([]weighted, error) {
 	var mix []weighted
@@ -405,7 +453,7 @@ func (s *session) do(ctx context.Context, op string, hc *http.Client, base strin
 	case "key-get":
 		_, err := s.cl.GetKey(ctx, lifecycle.GetKeyRequest{PSK: s.creds, Device: s.dev, KeyNumber: s.key, Path: "/key"})
 		return err
-	case "echo", "baseline-issue":
+	case "echo", "baseline-issue", "baseline-insert":
 		return post(hc, base+"/"+op, "", s.rawBody(op, path))
 	case "psk-auth-raw":
 		// The same client work as "echo": a prepared body, the answer read
@@ -413,6 +461,8 @@ func (s *session) do(ctx context.Context, op string, hc *http.Client, base strin
 		return post(hc, base+"/SWCLM/v10/IDInfo", s.license, s.rawBody("psk-auth", path))
 	case "cert-issue-raw":
 		return post(hc, base+"/SWCLM/v10/CredInfo", s.license, s.rawBody("cert-issue", path))
+	case "key-create-raw":
+		return post(hc, base+"/SWCLM/v10/KeyInfo", s.license, s.rawBody("key-create", path))
 	}
 	return fmt.Errorf("unknown operation %q", op)
 }
@@ -423,6 +473,9 @@ func (s *session) rawBody(op, path string) string {
 	switch op {
 	case "cert-issue", "baseline-issue":
 		return fmt.Sprintf(`{"mode":"create","keyid":%q,"key":%q,"deviceid":%q,"devicename":%q,"devicekey":%q,"certmode":"client","catype":"ca1","clientsubject":"/CN=load","keyfilepath":"/k","cafilepath":"/ca","clientfilepath":%q}`,
+			s.creds.KeyID, s.creds.Password.Reveal(), s.dev.ID, s.dev.Name, s.dev.Key.Reveal(), path)
+	case "key-create", "baseline-insert":
+		return fmt.Sprintf(`{"mode":"create","keyid":%q,"key":%q,"deviceid":%q,"devicename":%q,"devicekey":%q,"alias":"k","keytype":"AES","keyfilepath":"/k","commonkeyfilepath":%q}`,
 			s.creds.KeyID, s.creds.Password.Reveal(), s.dev.ID, s.dev.Name, s.dev.Key.Reveal(), path)
 	default:
 		return fmt.Sprintf(`{"mode":"auth","keyid":%q,"key":%q}`, s.creds.KeyID, s.creds.Password.Reveal())
@@ -453,7 +506,7 @@ func post(hc *http.Client, url, license, body string) error {
 }
 
 // baselines serves, in this process and with the same net/http stack, the
-// two bare handlers the targets compare against.
+// bare handlers the targets compare against.
 func baselines() (url string, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "loadgen-baseline")
 	if err != nil {
@@ -505,6 +558,18 @@ func baselines() (url string, stop func(), err error) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"errorcode": 0, "clientcert": der})
 	})
+	mux.HandleFunc("POST /baseline-insert", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		key := make([]byte, 16)
+		rand.Read(key)
+		rw := &row{Secret: key}
+		if err := db.Create(rw).Error; err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"errorcode": 0, "keynumber": strconv.FormatInt(rw.ID, 10), "commonkey": key})
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -533,8 +598,9 @@ func targets(ctx context.Context, c config, hc *http.Client, out io.Writer) erro
 		limit        float64
 	}
 	ts := []t{
-		{"P2 HTTP certificate issue / minimal issuing handler (throughput)", "cert-issue-raw", "baseline-issue", 0.75},
+		{"P2 HTTP certificate issue / minimal issuing handler (throughput)", "cert-issue-raw", "baseline-issue", 0.9},
 		{"P3 HTTP PSK authentication / JSON echo handler (throughput)", "psk-auth-raw", "echo", 0.5},
+		{"P8 HTTP symmetric-key issue / minimal one-row-insert handler (throughput)", "key-create-raw", "baseline-insert", 0.8},
 	}
 	per := c.duration / time.Duration(max(1, 2*c.pairs))
 	if per < 500*time.Millisecond {
