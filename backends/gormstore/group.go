@@ -38,7 +38,7 @@ import (
 
 // group is a shared transaction.
 type group struct {
-	tx     *gorm.DB
+	tx     *gorm.DB // sqlTx as GORM sees it, made on first use (most calls use prepared statements only)
 	sqlTx  *sql.Tx
 	size   int       // calls run in it so far
 	begun  time.Time // its BEGIN
@@ -68,7 +68,7 @@ func (s *Store) grouped(ctx context.Context, fn func(tx driver.Tx) error) error 
 		}
 	}
 	g.size++
-	err, panicked := s.inSavepoint(ctx, g, fn)
+	panicked, err := s.inSavepoint(ctx, g, fn)
 	if panicked == nil && g.broken == nil && s.waiting.Load() > 0 && g.size < s.gc.MaxSize && time.Since(g.begun) < s.gc.MaxDelay {
 		// Whoever takes the mutex next runs in g and commits it or passes
 		// it on (holdWrites commits it).
@@ -102,49 +102,119 @@ func (s *Store) grouped(ctx context.Context, fn func(tx driver.Tx) error) error 
 // its lookups anew. The writer's cache now survives from one transaction
 // to the next.
 func (s *Store) beginGroup() (*group, error) {
-	bg := context.Background()
-	if s.writer == nil {
-		sqlDB, err := s.db.DB()
-		if err != nil {
-			return nil, err
-		}
-		c, err := sqlDB.Conn(bg)
-		if err != nil {
-			return nil, err
-		}
-		if s.dialect.OnWriter != nil {
-			if err := s.dialect.OnWriter(bg, c); err != nil {
-				c.Close()
-				return nil, err
-			}
-		}
-		s.writer = c
-	}
-	db := s.db.Session(&gorm.Session{Context: bg})
-	db.Statement.ConnPool = s.writer
-	tx := db.Begin()
-	if tx.Error != nil {
-		if errors.Is(tx.Error, sql.ErrConnDone) || errors.Is(tx.Error, sqldriver.ErrBadConn) {
-			s.writer.Close() // the next group takes another
-			s.writer = nil
-		}
-		return nil, tx.Error
-	}
-	sqlTx, err := sqlTxOf(tx)
+	c, err := s.writerConn()
 	if err != nil {
-		tx.Rollback()
 		return nil, err
 	}
-	g := &group{tx: tx, sqlTx: sqlTx, begun: time.Now(), done: make(chan struct{})}
+	sqlTx, err := c.BeginTx(context.Background(), nil)
+	if err != nil {
+		s.writerFailed(err)
+		return nil, err
+	}
+	g := &group{sqlTx: sqlTx, begun: time.Now(), done: make(chan struct{})}
 	s.group = g
 	return g, nil
+}
+
+// writerConn returns the writer connection, taking one from the pool on
+// first use. The caller holds s.writes.
+func (s *Store) writerConn() (*sql.Conn, error) {
+	if s.writer != nil {
+		return s.writer, nil
+	}
+	bg := context.Background()
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, err
+	}
+	c, err := sqlDB.Conn(bg)
+	if err != nil {
+		return nil, err
+	}
+	if s.dialect.OnWriter != nil {
+		if err := s.dialect.OnWriter(bg, c); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	s.writer = c
+	return c, nil
+}
+
+// writerFailed drops the writer connection after an error that says it is
+// unusable; the next use takes another. The caller holds s.writes.
+func (s *Store) writerFailed(err error) {
+	if s.writer != nil && (errors.Is(err, sql.ErrConnDone) || errors.Is(err, sqldriver.ErrBadConn)) {
+		s.closeWriter()
+	}
+}
+
+// closeWriter closes the writer connection and its statements. The caller
+// holds s.writes.
+func (s *Store) closeWriter() {
+	for _, st := range s.writerStmts {
+		st.Close()
+	}
+	s.writerStmts = nil
+	if s.writer != nil {
+		s.writer.Close()
+		s.writer = nil
+	}
+}
+
+// readOnWriter runs a read outside any transaction on the writer
+// connection, when that connection is free: no call holds it and no
+// shared transaction is open (whose writes are not committed yet). It
+// reports whether it ran; if not, the caller reads through the pool.
+//
+// A pool connection's page cache is dropped whenever the writer has
+// committed since its last read, so under a write load every read through
+// the pool starts from an empty cache; the writer's cache is never dropped
+// by this process's writes. The lock is only tried: a read never waits for
+// a writer.
+func (s *Store) readOnWriter(query string, read func(*sql.Stmt) error) (bool, error) {
+	if !s.dialect.SerializeWrites || s.gc.MaxSize <= 1 || !s.writes.TryLock() {
+		return false, nil
+	}
+	defer s.writes.Unlock()
+	if s.group != nil || s.closed {
+		return false, nil
+	}
+	c, err := s.writerConn()
+	if err != nil {
+		return false, nil
+	}
+	st := s.writerStmts[query]
+	if st == nil {
+		if st, err = c.PrepareContext(context.Background(), s.dialect.placeholders(query)); err != nil {
+			s.writerFailed(err)
+			return false, nil
+		}
+		if s.writerStmts == nil {
+			s.writerStmts = map[string]*sql.Stmt{}
+		}
+		s.writerStmts[query] = st
+	}
+	err = read(st)
+	s.writerFailed(err)
+	return true, err
+}
+
+// gormTx returns the GORM handle of g's transaction, making it on first
+// use.
+func (g *group) gormTx(s *Store) *gorm.DB {
+	if g.tx == nil {
+		g.tx = s.db.Session(&gorm.Session{NewDB: true, Context: context.Background()})
+		g.tx.Statement.ConnPool = g.sqlTx
+	}
+	return g.tx
 }
 
 // inSavepoint runs fn in a savepoint of g: released when fn succeeds,
 // rolled back when it fails or panics (and run again for a transient
 // conflict, as Atomic does). A savepoint that cannot be rolled back means
 // the database gave up the whole transaction: g is marked broken.
-func (s *Store) inSavepoint(ctx context.Context, g *group, fn func(tx driver.Tx) error) (err error, panicked any) {
+func (s *Store) inSavepoint(ctx context.Context, g *group, fn func(tx driver.Tx) error) (panicked any, err error) {
 	bg := context.Background()
 	if g.size == 1 {
 		// The first call needs no savepoint: when it fails, the
@@ -153,23 +223,23 @@ func (s *Store) inSavepoint(ctx context.Context, g *group, fn func(tx driver.Tx)
 		// conflict worth running again.)
 		if err := ctx.Err(); err != nil {
 			g.broken = err
-			return err, nil
+			return nil, err
 		}
-		err, panicked = call(fn, &ops{db: g.tx, s: s, tx: g.sqlTx})
+		panicked, err = call(fn, &ops{db: g.tx, s: s, tx: g.sqlTx, g: g})
 		if err != nil || panicked != nil {
 			g.broken = cmp.Or(err, errPanicked)
 		}
-		return err, panicked
+		return panicked, err
 	}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return err, nil
+			return nil, err
 		}
 		if _, err := g.sqlTx.ExecContext(bg, "SAVEPOINT "+savepoint); err != nil {
 			g.broken = err
-			return err, nil
+			return nil, err
 		}
-		err, panicked = call(fn, &ops{db: g.tx, s: s, tx: g.sqlTx})
+		panicked, err = call(fn, &ops{db: g.tx, s: s, tx: g.sqlTx, g: g})
 		if err == nil && panicked == nil {
 			if _, err = g.sqlTx.ExecContext(bg, "RELEASE "+savepoint); err == nil {
 				return nil, nil
@@ -177,14 +247,14 @@ func (s *Store) inSavepoint(ctx context.Context, g *group, fn func(tx driver.Tx)
 		}
 		if _, rerr := g.sqlTx.ExecContext(bg, "ROLLBACK TO "+savepoint); rerr != nil {
 			g.broken = fmt.Errorf("the shared transaction was rolled back: %w", errors.Join(err, rerr))
-			return g.broken, panicked
+			return panicked, g.broken
 		}
 		if _, rerr := g.sqlTx.ExecContext(bg, "RELEASE "+savepoint); rerr != nil {
 			g.broken = rerr
-			return errors.Join(err, rerr), panicked
+			return panicked, errors.Join(err, rerr)
 		}
 		if panicked != nil || attempt >= s.maxRetries || s.dialect.Classify(err) != ClassRetry {
-			return err, panicked
+			return panicked, err
 		}
 	}
 }
@@ -194,23 +264,23 @@ func (s *Store) inSavepoint(ctx context.Context, g *group, fn func(tx driver.Tx)
 var errPanicked = errors.New("gormstore: the transaction's function panicked")
 
 // call runs fn, turning a panic into a value.
-func call(fn func(tx driver.Tx) error, tx driver.Tx) (err error, panicked any) {
+func call(fn func(tx driver.Tx) error, tx driver.Tx) (panicked any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			panicked = p
 		}
 	}()
-	return fn(tx), nil
+	return nil, fn(tx)
 }
 
 // endGroup commits g (rolls it back when broken), answers its calls and
 // closes it. The caller holds s.writes.
 func (s *Store) endGroup(g *group) {
 	if g.broken != nil {
-		g.tx.Rollback()
+		g.sqlTx.Rollback()
 		g.err = g.broken
 	} else {
-		g.err = g.tx.Commit().Error
+		g.err = g.sqlTx.Commit()
 	}
 	s.group = nil
 	s.groups.Add(1)

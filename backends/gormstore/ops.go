@@ -19,6 +19,7 @@ type ops struct {
 	db *gorm.DB
 	s  *Store
 	tx *sql.Tx // the transaction of db, for the prepared statements; nil outside one
+	g  *group  // a shared transaction, whose GORM handle (db) is made on first use
 }
 
 var _ driver.Tx = (*ops)(nil)
@@ -28,6 +29,9 @@ var _ driver.Tx = (*ops)(nil)
 // it: on SQLite an interrupted statement can roll back the whole
 // transaction, which group commit shares between calls.
 func (o *ops) with(ctx context.Context) *gorm.DB {
+	if o.db == nil && o.g != nil {
+		o.db = o.g.gormTx(o.s)
+	}
 	if o.tx != nil {
 		return o.db.WithContext(o.s.detach(ctx))
 	}

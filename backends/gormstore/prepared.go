@@ -170,6 +170,16 @@ func (s *Store) prepareLater(query string) {
 // into dest; no row is driver.ErrNotFound.
 func (o *ops) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
 	defer o.s.logSlow(query, time.Now())
+	if o.tx == nil {
+		if err := ctx.Err(); err != nil {
+			return o.rawErr(err)
+		}
+		if ok, err := o.s.readOnWriter(query, func(st *sql.Stmt) error {
+			return st.QueryRowContext(context.WithoutCancel(ctx), args...).Scan(dest...)
+		}); ok {
+			return o.rawErr(err)
+		}
+	}
 	st, err := o.prepared(ctx, query)
 	if err != nil {
 		return o.rawErr(err)
@@ -180,21 +190,32 @@ func (o *ops) queryRow(ctx context.Context, query string, args []any, dest ...an
 // query runs a prepared query and calls scan on each row.
 func (o *ops) query(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {
 	defer o.s.logSlow(query, time.Now())
+	run := func(st *sql.Stmt, ctx context.Context) error {
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	if o.tx == nil {
+		if err := ctx.Err(); err != nil {
+			return o.rawErr(err)
+		}
+		if ok, err := o.s.readOnWriter(query, func(st *sql.Stmt) error { return run(st, context.WithoutCancel(ctx)) }); ok {
+			return o.rawErr(err)
+		}
+	}
 	st, err := o.prepared(ctx, query)
 	if err != nil {
 		return o.rawErr(err)
 	}
-	rows, err := st.QueryContext(o.s.detach(ctx), args...)
-	if err != nil {
-		return o.rawErr(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return o.rawErr(err)
-		}
-	}
-	return o.rawErr(rows.Err())
+	return o.rawErr(run(st, o.s.detach(ctx)))
 }
 
 // exec runs a prepared statement.

@@ -177,23 +177,25 @@ func (q quietLogger) Trace(ctx context.Context, begin time.Time, fc func() (stri
 // sqlitestore.Open, mysqlstore.Open or postgresstore.Open.
 type Store struct {
 	ops
-	dialect    Dialect
-	maxRetries int
-	writes     sync.Mutex   // held by Atomic when the dialect serialises writes
-	group      *group       // the open shared transaction; guarded by writes
-	writer     *sql.Conn    // the connection of the shared transactions; guarded by writes
-	waiting    atomic.Int32 // Atomic calls waiting for writes
-	gc         GroupCommit  // Options.GroupCommit with its defaults
-	groups     atomic.Int64 // shared transactions committed or rolled back
-	groupCalls atomic.Int64 // Atomic calls run in them
-	prep       prepared
-	logger     *slog.Logger  // Options.Logger: slow prepared statements go there too
-	slow       time.Duration // Options.SlowQuery
-	commits    atomic.Int64  // transactions committed, for the checkpointer
-	kick       chan struct{} // asks the checkpointer to run (nil: none runs)
-	stop       chan struct{} // closed by Close
-	stopOnce   sync.Once
-	done       sync.WaitGroup
+	dialect     Dialect
+	maxRetries  int
+	writes      sync.Mutex           // held by Atomic when the dialect serialises writes
+	group       *group               // the open shared transaction; guarded by writes
+	writer      *sql.Conn            // the connection of the shared transactions; guarded by writes
+	writerStmts map[string]*sql.Stmt // statements prepared on writer, for readOnWriter; guarded by writes
+	closed      bool                 // set by Close; guarded by writes
+	waiting     atomic.Int32         // Atomic calls waiting for writes
+	gc          GroupCommit          // Options.GroupCommit with its defaults
+	groups      atomic.Int64         // shared transactions committed or rolled back
+	groupCalls  atomic.Int64         // Atomic calls run in them
+	prep        prepared
+	logger      *slog.Logger  // Options.Logger: slow prepared statements go there too
+	slow        time.Duration // Options.SlowQuery
+	commits     atomic.Int64  // transactions committed, for the checkpointer
+	kick        chan struct{} // asks the checkpointer to run (nil: none runs)
+	stop        chan struct{} // closed by Close
+	stopOnce    sync.Once
+	done        sync.WaitGroup
 }
 
 var _ driver.Store = (*Store)(nil)
@@ -446,10 +448,8 @@ func (s *Store) Close() error {
 	if s.group != nil { // only if Close races an Atomic call
 		s.endGroup(s.group)
 	}
-	if s.writer != nil {
-		s.writer.Close()
-		s.writer = nil
-	}
+	s.closeWriter()
+	s.closed = true
 	s.writes.Unlock()
 	s.closePrepared()
 	sqlDB, err := s.db.DB()

@@ -52,8 +52,10 @@ var targets = []target{
 		[]term{{"Engine/IssueCertificateP256", 1}, {"BaselineInsert", -1}}, "BaselineKeygenSign", 1.25},
 	{"  context: keygen+sign + CreateKey's SQL alone / keygen+sign+insert", "./lifecycle",
 		[]term{{"BaselineKeygenSign", 1}, {"BaselineCreateKeySQL", 1}}, "BaselineKeygenSignInsert", 0},
-	{"P5 engine symmetric-key issue / single-row insert", "./lifecycle",
-		[]term{{"Engine/CreateKey", 1}}, "BaselineInsert", 1.2},
+	// P5 (1.2) was replaced by P8, measured over HTTP by loadgen -targets:
+	// a durable transaction per request cannot meet it (issue #17).
+	{"  context (was P5): engine symmetric-key issue / single-row insert", "./lifecycle",
+		[]term{{"Engine/CreateKey", 1}}, "BaselineInsert", 0},
 	{"  context: CreateKey's SQL alone (prepared, one tx) / single-row insert", "./lifecycle",
 		[]term{{"BaselineCreateKeySQL", 1}}, "BaselineInsert", 0},
 	{"  context: engine symmetric-key issue / CreateKey's SQL alone", "./lifecycle",
