@@ -12,6 +12,7 @@
 //	go run ./examples/loadgen -spawn ./clmserver -mix cert-issue=1,psk-auth=4 -duration 10s
 //	go run ./examples/loadgen -url http://127.0.0.1:8080 -license "$(cat clm.license)" -mix key-create=1
 //	go run ./examples/loadgen -spawn ./clmserver -targets        # P2, P3 and P8, 5 pairs each
+//	go run ./examples/loadgen -serve-baselines                  # the baselines alone, for another tool (independent.sh)
 //	go run ./examples/loadgen -spawn ./clmserver -mix psk-auth=1 -clients 1 \
 //	    -flood cert-issue-pass=1 -flood-clients 16              # cheap requests under a flood of expensive ones
 package main
@@ -35,6 +36,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -42,6 +44,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -62,6 +65,7 @@ type config struct {
 	pairs                           int
 	flood                           string
 	floodClients                    int
+	serveBaselines                  bool
 }
 
 func main() {
@@ -78,7 +82,21 @@ func main() {
 	flag.IntVar(&c.pairs, "pairs", 5, "pairs per target (at least 5)")
 	flag.StringVar(&c.flood, "flood", "", "a second mix, run at the same time from -flood-clients other clients (its figures printed apart)")
 	flag.IntVar(&c.floodClients, "flood-clients", 16, "clients of the -flood mix")
+	flag.BoolVar(&c.serveBaselines, "serve-baselines", false, "only serve the baseline handlers (POST /baseline-issue, /baseline-insert, /echo) until interrupted, printing their URL: for another load generator")
 	flag.Parse()
+	if c.serveBaselines {
+		url, stop, err := baselines()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		fmt.Println("loadgen: serving the baselines at " + url)
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
+		stop()
+		return
+	}
 	if err := run(context.Background(), c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
