@@ -19,10 +19,12 @@ bench:
 	$(GO) run ./examples/benchratio
 
 ## bench-http: the HTTP load generator against clmserver on a temporary
-## SQLite store (started and stopped by it): the standard mixes, then the
-## targets P2 and P3 against the in-process baselines; then the standard
-## mix on a fresh MariaDB database and PostgreSQL schema when
-## CLM_TEST_MYSQL_DSN / CLM_TEST_POSTGRES_DSN are set.
+## SQLite store (started and stopped by it): the standard mixes (each with
+## the CPU per request of client, server and database, and on SQLite the
+## group commit sizes), then the targets P2, P3 and P8 against the
+## in-process baselines; then the standard mix on a fresh MariaDB database
+## and PostgreSQL schema when CLM_TEST_MYSQL_DSN / CLM_TEST_POSTGRES_DSN
+## are set.
 BENCH_HTTP_TIME ?= 10s
 bench-http:
 	$(GO) build -o bin/clmserver ./examples/clmserver

@@ -19,6 +19,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -38,6 +39,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -104,13 +106,14 @@ func main() {
 }
 
 func run(ctx context.Context, c config, out io.Writer) error {
+	serverPID := 0
 	if c.spawn != "" {
-		stop, url, lic, err := spawn(c.spawn, c.store)
+		stop, url, lic, pid, err := spawn(c.spawn, c.store)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		c.url, c.license = url, lic
+		c.url, c.license, serverPID = url, lic, pid
 	}
 	if err := loopbackOnly(c.url); err != nil {
 		return err
@@ -145,12 +148,18 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		}()
 		time.Sleep(500 * time.Millisecond) // the flood under way first
 	}
+	before := cpuSnapshot(serverPID)
 	res, err := drive(ctx, cl, c.license, hc, c.url, mix, c.clients, c.requests, c.duration)
 	wg.Wait()
 	if err != nil {
 		return err
 	}
 	res.print(out, fmt.Sprintf("%s, %d clients, %v", c.url, c.clients, c.duration))
+	if serverPID != 0 && c.flood == "" {
+		if w := cpuSnapshot(serverPID).since(before, res.total()); w != "" {
+			fmt.Fprintln(out, w)
+		}
+	}
 	if g, err := groupSizes(hc, c.url); err == nil && g != "" {
 		fmt.Fprintln(out, g)
 	}
@@ -161,6 +170,77 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		flood.print(out, fmt.Sprintf("flood: %d clients", c.floodClients))
 	}
 	return nil
+}
+
+// cpu is the CPU time used so far by this process (the client), the
+// spawned server, and the database servers of this machine (processes
+// named mariadbd, mysqld or postgres), from /proc; zero where unreadable.
+type cpu struct {
+	at                       time.Time
+	client, server, database time.Duration
+	ok                       bool
+}
+
+// clockTick is the unit of /proc/PID/stat's CPU times (USER_HZ, 100 on
+// Linux).
+const clockTick = 10 * time.Millisecond
+
+func cpuSnapshot(server int) cpu {
+	if server == 0 {
+		return cpu{}
+	}
+	c := cpu{at: time.Now(), client: procCPU(os.Getpid()), server: procCPU(server), ok: true}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil {
+			continue
+		}
+		switch strings.TrimSpace(string(comm)) {
+		case "mariadbd", "mysqld", "postgres":
+			c.database += procCPU(pid)
+		}
+	}
+	return c
+}
+
+// procCPU is a process's user and system time.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command (in parentheses, which may hold spaces).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * clockTick
+}
+
+// since describes where the time of n requests went between two
+// snapshots: CPU per request in the client, the server and the database,
+// and what is left of the machine's cores (waiting: network, disk, locks).
+func (c cpu) since(before cpu, n int) string {
+	if !c.ok || !before.ok || n == 0 {
+		return ""
+	}
+	per := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(n)) }
+	wall := c.at.Sub(before.at)
+	busy := (c.client - before.client) + (c.server - before.server) + (c.database - before.database)
+	cores := time.Duration(runtime.NumCPU()) * wall
+	return fmt.Sprintf("CPU per request: client %s, server %s, database %s; the %d cores were %.0f%% busy with them",
+		per(c.client-before.client), per(c.server-before.server), per(c.database-before.database), runtime.NumCPU(), 100*float64(busy)/float64(cores))
 }
 
 // groupSizes reads the server's clm_store_group_commit_size histogram
@@ -222,10 +302,10 @@ func loopbackOnly(raw string) error {
 // spawn starts a clmserver on a free loopback port and a temporary store:
 // an SQLite file, or for store "mysql:DSN" or "postgres:DSN" a fresh
 // database (schema) on that server, dropped at the end.
-func spawn(bin, store string) (stop func(), url, license string, err error) {
+func spawn(bin, store string) (stop func(), url, license string, pid int, err error) {
 	dir, err := os.MkdirTemp("", "loadgen")
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", "", 0, err
 	}
 	drop := func() error { return nil }
 	ctx := context.Background()
@@ -241,7 +321,7 @@ func spawn(bin, store string) (stop func(), url, license string, err error) {
 	}
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, "", "", err
+		return nil, "", "", 0, err
 	}
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-license", "loadgen-license-0123456789", "-data-dir", dir, "-log-level", "error")
 	cmd.Env = append(os.Environ(), "CLM_MASTER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
@@ -250,7 +330,7 @@ func spawn(bin, store string) (stop func(), url, license string, err error) {
 	if err := cmd.Start(); err != nil {
 		drop()
 		os.RemoveAll(dir)
-		return nil, "", "", err
+		return nil, "", "", 0, err
 	}
 	stop = func() {
 		cmd.Process.Signal(os.Interrupt)
@@ -262,11 +342,11 @@ func spawn(bin, store string) (stop func(), url, license string, err error) {
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "clmserver: serving the CLM v10 protocol at "); ok {
 			go io.Copy(io.Discard, stdout)
-			return stop, strings.TrimSuffix(strings.Fields(rest)[0], "/SWCLM/v10/"), "loadgen-license-0123456789", nil
+			return stop, strings.TrimSuffix(strings.Fields(rest)[0], "/SWCLM/v10/"), "loadgen-license-0123456789", cmd.Process.Pid, nil
 		}
 	}
 	stop()
-	return nil, "", "", errors.New("the server did not start")
+	return nil, "", "", 0, errors.New("the server did not start")
 }
 
 type weighted struct {
@@ -316,6 +396,15 @@ func (r *results) add(op string, d time.Duration, err error) {
 		return
 	}
 	r.lat[op] = append(r.lat[op], d)
+}
+
+// total is the number of requests made, successful or not.
+func (r *results) total() int {
+	n := 0
+	for op, l := range r.lat {
+		n += len(l) + r.errs[op]
+	}
+	return n
 }
 
 func (r *results) throughput(op string) float64 {
