@@ -66,7 +66,7 @@ fuzz:
 
 ## reliability: the tests behind the README's Reliability section, printing
 ## their figures (MariaDB and PostgreSQL ones need the CLM_TEST_* DSNs).
-RELIABILITY_TESTS = TestBruteForceLimit|TestBruteForceAcrossEngines|TestAttackBruteForceTwoProcesses|TestAddressLimit|TestLicenseFailureLimit|TestSecretHygiene|TestConstantTimeSites|TestMultiProcessRaces|TestNoPartialState|TestLockTimeout|TestDatabaseOutage|TestRetryAfterLostAnswer|TestCAInSoftHSM|TestPKCS12Interop|TestPoolHeldByTransactions|TestWALStartsOver
+RELIABILITY_TESTS = TestBruteForceLimit|TestBruteForceAcrossEngines|TestAttackBruteForceTwoProcesses|TestAddressLimit|TestLicenseFailureLimit|TestSecretHygiene|TestConstantTimeSites|TestMultiProcessRaces|TestNoPartialState|TestLockTimeout|TestDatabaseOutage|TestRetryAfterLostAnswer|TestCAInSoftHSM|TestPKCS12Interop|TestPoolHeldByTransactions|TestWALStartsOver|TestKillUnderLoad
 reliability:
 	@out=$$($(GO) test -count=1 -v -run '^($(RELIABILITY_TESTS))$$' ./... 2>&1) || { echo "$$out"; exit 1; }; \
 	echo "$$out" | grep -E 'FIGURE' | sed 's/^ *[a-z_]*\.go:[0-9]*: FIGURE /  /'; \

@@ -68,6 +68,7 @@ type config struct {
 	flood                           string
 	floodClients                    int
 	serveBaselines                  bool
+	serverArgs                      string
 }
 
 func main() {
@@ -84,6 +85,7 @@ func main() {
 	flag.IntVar(&c.pairs, "pairs", 5, "pairs per target (at least 5)")
 	flag.StringVar(&c.flood, "flood", "", "a second mix, run at the same time from -flood-clients other clients (its figures printed apart)")
 	flag.IntVar(&c.floodClients, "flood-clients", 16, "clients of the -flood mix")
+	flag.StringVar(&c.serverArgs, "server-args", "", "with -spawn: more flags for the server, separated by spaces (e.g. \"-group-commit 1\")")
 	flag.BoolVar(&c.serveBaselines, "serve-baselines", false, "only serve the baseline handlers (POST /baseline-issue, /baseline-insert, /echo) until interrupted, printing their URL: for another load generator")
 	flag.Parse()
 	if c.serveBaselines {
@@ -108,7 +110,7 @@ func main() {
 func run(ctx context.Context, c config, out io.Writer) error {
 	serverPID := 0
 	if c.spawn != "" {
-		stop, url, lic, pid, err := spawn(c.spawn, c.store)
+		stop, url, lic, pid, err := spawn(c.spawn, c.store, strings.Fields(c.serverArgs)...)
 		if err != nil {
 			return err
 		}
@@ -302,7 +304,7 @@ func loopbackOnly(raw string) error {
 // spawn starts a clmserver on a free loopback port and a temporary store:
 // an SQLite file, or for store "mysql:DSN" or "postgres:DSN" a fresh
 // database (schema) on that server, dropped at the end.
-func spawn(bin, store string) (stop func(), url, license string, pid int, err error) {
+func spawn(bin, store string, args ...string) (stop func(), url, license string, pid int, err error) {
 	dir, err := os.MkdirTemp("", "loadgen")
 	if err != nil {
 		return nil, "", "", 0, err
@@ -323,7 +325,7 @@ func spawn(bin, store string) (stop func(), url, license string, pid int, err er
 		os.RemoveAll(dir)
 		return nil, "", "", 0, err
 	}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-license", "loadgen-license-0123456789", "-data-dir", dir, "-log-level", "error")
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-store", store, "-license", "loadgen-license-0123456789", "-data-dir", dir, "-log-level", "error"}, args...)...)
 	cmd.Env = append(os.Environ(), "CLM_MASTER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
