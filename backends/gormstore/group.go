@@ -100,16 +100,30 @@ func (s *Store) grouped(ctx context.Context, fn func(tx driver.Tx) error) error 
 // written since its last transaction; with transactions spread over the
 // pool, every transaction began with an empty cache and read each page of
 // its lookups anew. The writer's cache now survives from one transaction
-// to the next.
+// to the next. A pool of one connection keeps none (it would be the pool's
+// only one, for good): its transactions take the pool's connection.
 func (s *Store) beginGroup() (*group, error) {
-	c, err := s.writerConn()
-	if err != nil {
-		return nil, err
-	}
-	sqlTx, err := c.BeginTx(context.Background(), nil)
-	if err != nil {
-		s.writerFailed(err)
-		return nil, err
+	var (
+		sqlTx *sql.Tx
+		err   error
+	)
+	if s.pinWriter {
+		var c *sql.Conn
+		if c, err = s.writerConn(); err != nil {
+			return nil, err
+		}
+		if sqlTx, err = c.BeginTx(context.Background(), nil); err != nil {
+			s.writerFailed(err)
+			return nil, err
+		}
+	} else {
+		sqlDB, err := s.db.DB()
+		if err != nil {
+			return nil, err
+		}
+		if sqlTx, err = sqlDB.BeginTx(context.Background(), nil); err != nil {
+			return nil, err
+		}
 	}
 	g := &group{sqlTx: sqlTx, begun: time.Now(), done: make(chan struct{})}
 	s.group = g
@@ -173,7 +187,7 @@ func (s *Store) closeWriter() {
 // by this process's writes. The lock is only tried: a read never waits for
 // a writer.
 func (s *Store) readOnWriter(query string, read func(*sql.Stmt) error) (bool, error) {
-	if !s.dialect.SerializeWrites || s.gc.MaxSize <= 1 || !s.writes.TryLock() {
+	if !s.pinWriter || s.gc.MaxSize <= 1 || !s.writes.TryLock() {
 		return false, nil
 	}
 	defer s.writes.Unlock()

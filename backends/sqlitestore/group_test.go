@@ -183,3 +183,35 @@ func TestGroupCommitOff(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, n, 20)
 }
+
+// TestGroupCommitOneConnection: with a pool of one connection, group
+// commit keeps no connection of its own (it would hold the only one for
+// good): concurrent writers and readers outside transactions all finish.
+func TestGroupCommitOneConnection(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "clm.db"), &gormstore.Options{MaxConns: 1})
+	require.NoError(t, err)
+	defer func() {
+		if !t.Failed() { // else Close would wait for the stuck calls
+			s.Close()
+		}
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for i := range 40 {
+			wg.Go(func() {
+				assert.NoError(t, s.Atomic(ctx, func(tx driver.Tx) error { return tx.CreatePSK(ctx, psk(int64(i+1))) }))
+				_, err := s.GetPSK(ctx, int64(i+1))
+				assert.NoError(t, err)
+			})
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("writers and readers on a pool of one connection did not finish")
+	}
+}
