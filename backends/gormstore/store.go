@@ -91,6 +91,10 @@ type Options struct {
 
 // GroupCommit tunes group commit (see Store.Atomic). The zero value means
 // defaults.
+//
+// The shared transactions run on one connection of the pool, kept for them
+// (and for reads outside transactions while it is free), so that its page
+// cache survives; in a pool of one connection none is kept.
 type GroupCommit struct {
 	// MaxSize bounds how many Atomic calls share one transaction: 32 when
 	// 0. 1 turns group commit off: each call commits on its own.
@@ -374,7 +378,14 @@ func (s *Store) Dialect() string { return s.dialect.Name }
 // Atomic implements driver.Store.
 //
 // On a database with one writer at a time (Dialect.SerializeWrites:
-// SQLite), concurrent calls share transactions: see grouped.
+// SQLite), concurrent calls share transactions (group commit, tuned by
+// Options.GroupCommit): a call that finds others queued behind it leaves
+// its transaction open for them, and each of them runs in a savepoint of
+// its own. A call that fails rolls back only its own work and gets its
+// own error; every call returns only after the shared COMMIT has, with
+// its error if it failed; a call with nobody queued commits alone, at
+// once. fn runs on the caller's goroutine, one call at a time, and must
+// not call the Store's own methods that write (it has tx for that).
 func (s *Store) Atomic(ctx context.Context, fn func(tx driver.Tx) error) error {
 	if s.dialect.SerializeWrites && s.gc.MaxSize > 1 {
 		return s.grouped(ctx, fn)
