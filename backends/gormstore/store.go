@@ -353,6 +353,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := db.AutoMigrate(models...); err != nil {
 		return err
 	}
+	for _, d := range droppedIndexes {
+		if m := db.Migrator(); m.HasIndex(d.model, d.name) {
+			if err := m.DropIndex(d.model, d.name); err != nil {
+				return err
+			}
+		}
+	}
 	if s.dialect.AfterMigrate != nil {
 		if err := s.dialect.AfterMigrate(ctx, s.db.WithContext(ctx)); err != nil {
 			return err

@@ -13,11 +13,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/credlife/clm/backends/gormstore"
 	"github.com/credlife/clm/backends/sqlitestore"
@@ -250,10 +254,73 @@ func TestSchemaVersionRecorded(t *testing.T) {
 	}
 	var idx []string
 	s.DB().Raw("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'clm_%'").Scan(&idx)
-	for _, want := range []string{"clm_psks_tenant_keyid", "clm_devices_tenant_name", "clm_credentials_ca_serial", "clm_credentials_ca_state", "clm_bindings_unique"} {
-		if !strings.Contains(strings.Join(idx, ","), want) {
+	for _, want := range []string{"clm_psks_tenant_keyid", "clm_devices_tenant_name", "clm_credentials_ca_serial", "clm_credentials_ca_state", "clm_bindings_key", "clm_bindings_device_path"} {
+		if !slices.Contains(idx, want) {
 			t.Errorf("index %s missing: %v", want, idx)
 		}
+	}
+	for _, gone := range []string{"clm_bindings_unique", "clm_bindings_keynumber"} {
+		if slices.Contains(idx, gone) {
+			t.Errorf("index %s of schema 4 is there: %v", gone, idx)
+		}
+	}
+}
+
+// TestBindingIndexesUpgraded opens a database whose bindings have schema
+// 4's indexes (a unique one beginning with the tenant, and one on the
+// keynumber): Open makes the unique index that begins with the keynumber,
+// drops both, and keeps the bindings; a duplicate binding is still
+// refused, and every query of bindings uses an index.
+func TestBindingIndexesUpgraded(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "clm.db")
+	s, err := sqlitestore.Open(ctx, path, nil)
+	require.NoError(t, err)
+	b := &driver.BindingRecord{Tenant: "t", DeviceID: "d", KeyNumber: 7, Path: "/p", CreatedAt: time.Now().UTC()}
+	require.NoError(t, s.PutBinding(ctx, b))
+	for _, q := range []string{
+		"DROP INDEX clm_bindings_key",
+		"CREATE UNIQUE INDEX clm_bindings_unique ON clm_bindings (tenant, device_id, key_number, path_hash)",
+		"CREATE INDEX clm_bindings_keynumber ON clm_bindings (key_number)",
+		"UPDATE clm_schema SET version = 4 WHERE id = 1",
+	} {
+		require.NoError(t, s.DB().Exec(q).Error, q)
+	}
+	require.NoError(t, s.Close())
+
+	s, err = sqlitestore.Open(ctx, path, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	var idx []string
+	require.NoError(t, s.DB().Raw("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'clm_bindings' AND name LIKE 'clm_%'").Scan(&idx).Error)
+	assert.ElementsMatch(t, []string{"clm_bindings_key", "clm_bindings_device_path"}, idx)
+	got, err := s.ListBindings(ctx, "t", "d", 7)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	// The same binding again is skipped (ON CONFLICT DO NOTHING): one row.
+	require.NoError(t, s.PutBinding(ctx, b))
+	got, err = s.BindingsOf(ctx, 7)
+	require.NoError(t, err)
+	assert.Len(t, got, 1)
+	for _, q := range []string{
+		"SELECT * FROM clm_bindings WHERE tenant = 't' AND device_id = 'd' AND key_number = 7 ORDER BY created_at, id",
+		"SELECT * FROM clm_bindings WHERE key_number = 7 ORDER BY created_at, id",
+		"SELECT * FROM clm_bindings WHERE tenant = 't' AND device_id = 'd' AND path_hash = 'x' ORDER BY created_at DESC, id DESC LIMIT 1",
+		"SELECT * FROM clm_credentials WHERE key_number IN (SELECT key_number FROM clm_bindings WHERE tenant = 't' AND device_id = 'd')",
+		"DELETE FROM clm_bindings WHERE key_number = 7",
+	} {
+		var plan []struct {
+			ID, Parent, Notused int
+			Detail              string
+		}
+		require.NoError(t, s.DB().Raw("EXPLAIN QUERY PLAN "+q).Scan(&plan).Error)
+		var details []string
+		for _, p := range plan {
+			details = append(details, p.Detail)
+		}
+		all := strings.Join(details, "; ")
+		assert.NotContains(t, all, "SCAN clm_bindings", q)
+		assert.Contains(t, all, "INDEX clm_bindings_", q)
 	}
 }
 
