@@ -118,20 +118,15 @@ func (e *Engine) defaultCA() CA {
 	return e.caList[0]
 }
 
-// encodedCA writes a CA's certificate: in PEM, with the rest of its chain
-// after it (an intermediate's issuers up to the root), in DER alone.
-//
-// The encodings are made once per CA and format (a CA's certificate and
-// chain do not change while the engine runs); each call returns a copy of
-// the struct, whose Data is shared and must not be modified.
+// encodedCA is a CA's certificate as an answer carries it: in PEM, with
+// the rest of its chain after it (an intermediate's issuers up to the
+// root), in DER alone. PEM and DER are encoded once, by New; the copy
+// returned shares Data, which must not be modified.
 func (e *Engine) encodedCA(ca CA, f CertFormat) *EncodedCertificate {
-	key := caEncodingKey{ca.Name(), f}
-	if v, ok := e.caEncodings.Load(key); ok {
-		c := *v.(*EncodedCertificate)
-		return &c
+	enc := e.caEncodings[caEncodingKey{ca.Name(), f}]
+	if enc == nil {
+		enc = encodeCA(ca, f)
 	}
-	enc := encodeCA(ca, f)
-	e.caEncodings.Store(key, enc)
 	c := *enc
 	return &c
 }
@@ -168,6 +163,10 @@ type newLeaf struct {
 	cert   *x509.Certificate
 	record *driver.CredentialRecord
 }
+
+// wipe clears the leaf's PKCS#8 DER; callers defer it, so that no path
+// (an error, a replay) leaves the key's bytes to the garbage collector.
+func (l *newLeaf) wipe() { clear(l.pkcs8) }
 
 // secretKey is the leaf's key as encodeLeaf takes it: nil for a
 // certificate of a CSR.
@@ -495,6 +494,7 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	if err != nil {
 		return nil, err
 	}
+	defer leaf.wipe()
 	dev, replayed, err := e.recordLeaf(ctx, op, caller.Tenant, d, ca, leaf, req.Path, req.CAPath, func(r *driver.CredentialRecord) bool {
 		return r.KeyType == leaf.record.KeyType && len(r.Secret) > 0
 	})
@@ -503,7 +503,6 @@ func (e *Engine) IssueCertificate(ctx context.Context, req IssueCertificateReque
 	}
 	rec, cert, key := leaf.record, leaf.cert, leaf.secretKey()
 	if replayed != nil {
-		clear(leaf.pkcs8)
 		if key, err = e.openLeaf(ctx, op, replayed); err != nil {
 			return nil, err
 		}
@@ -673,6 +672,7 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 		if err != nil {
 			return nil, err
 		}
+		defer leaf.wipe()
 	} else {
 		release, err := e.expensive(ctx, op, heavyEncoding(f, req.Passphrase))
 		if err != nil {
@@ -737,13 +737,8 @@ func (e *Engine) RenewCertificate(ctx context.Context, req RenewCertificateReque
 	)
 	if leaf != nil && result == leaf.record {
 		cert, key = leaf.cert, leaf.secretKey()
-	} else {
-		if leaf != nil {
-			clear(leaf.pkcs8)
-		}
-		if key, err = e.openLeaf(ctx, op, result); err != nil {
-			return nil, err
-		}
+	} else if key, err = e.openLeaf(ctx, op, result); err != nil {
+		return nil, err
 	}
 	enc, pk, err := e.encodeLeaf(op, result, cert, key, f, req.Passphrase)
 	if err != nil {

@@ -253,7 +253,7 @@ type Engine struct {
 	ocsps         map[string]*ocspCache
 
 	cas          map[string]CA
-	caEncodings  sync.Map // caEncodingKey → *EncodedCertificate, made on first use
+	caEncodings  map[caEncodingKey]*EncodedCertificate // each CA in PEM and DER, made by New
 	caList       []CA
 	certKeyType  CertKeyType
 	certValidity time.Duration
@@ -386,6 +386,7 @@ func New(store driver.Store, opts *Options) (*Engine, error) {
 	}
 	e.ocsps = make(map[string]*ocspCache, len(o.CAs))
 	e.cas = make(map[string]CA, len(o.CAs))
+	e.caEncodings = make(map[caEncodingKey]*EncodedCertificate, 2*len(o.CAs))
 	e.crls = make(map[string]*crlCache, len(o.CAs))
 	for _, ca := range o.CAs {
 		name := ca.Name()
@@ -393,6 +394,9 @@ func New(store driver.Store, opts *Options) (*Engine, error) {
 			return nil, errf("New", CodeConfigInvalid, "", fmt.Errorf("CA name %q is empty, reserved or repeated", name))
 		}
 		e.cas[name] = ca
+		for _, f := range []CertFormat{FormatPEM, FormatDER} {
+			e.caEncodings[caEncodingKey{name, f}] = encodeCA(ca, f)
+		}
 		e.crls[name] = &crlCache{}
 		e.ocsps[name] = newOCSPCache()
 		e.caList = append(e.caList, ca)

@@ -169,6 +169,7 @@ func (e *Engine) EnrollEST(ctx context.Context, req ESTRequest) (res *ESTResult,
 	if err != nil {
 		return nil, err
 	}
+	defer leaf.wipe()
 	path := ESTPath(ca.Name())
 	dev, err := e.withDevice(ctx, op, entityCertificate, tenant, d, func(tx driver.Tx, dev *DeviceResult) error {
 		if err := tx.CreateCredential(ctx, leaf.record); err != nil {
@@ -191,8 +192,7 @@ func (e *Engine) EnrollEST(ctx context.Context, req ESTRequest) (res *ESTResult,
 	}
 	res = &ESTResult{Device: dev.Device, KeyNumber: leaf.record.KeyNumber, Certificate: leaf.cert, Chain: append([]*x509.Certificate(nil), ca.Chain()...)}
 	if req.ServerKeyGen {
-		res.PrivateKey = Secret(leaf.pkcs8)
-		clear(leaf.pkcs8)
+		res.PrivateKey = Secret(leaf.pkcs8) // a copy; the deferred wipe clears the DER
 	}
 	return res, nil
 }

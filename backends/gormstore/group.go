@@ -187,7 +187,7 @@ func (s *Store) closeWriter() {
 // by this process's writes. The lock is only tried: a read never waits for
 // a writer.
 func (s *Store) readOnWriter(query string, read func(*sql.Stmt) error) (bool, error) {
-	if !s.pinWriter || s.gc.MaxSize <= 1 || !s.writes.TryLock() {
+	if !s.pinWriter || !s.writes.TryLock() {
 		return false, nil
 	}
 	defer s.writes.Unlock()

@@ -188,7 +188,7 @@ type Store struct {
 	writer      *sql.Conn            // the connection of the shared transactions; guarded by writes
 	writerStmts map[string]*sql.Stmt // statements prepared on writer, for readOnWriter; guarded by writes
 	closed      bool                 // set by Close; guarded by writes
-	pinWriter   bool                 // group commit keeps a connection (not in a pool of one)
+	pinWriter   bool                 // group commit is on and keeps a connection (not in a pool of one)
 	waiting     atomic.Int32         // Atomic calls waiting for writes
 	gc          GroupCommit          // Options.GroupCommit with its defaults
 	groups      atomic.Int64         // shared transactions committed or rolled back
@@ -257,7 +257,7 @@ func New(ctx context.Context, db *gorm.DB, d Dialect, o *Options) (*Store, error
 	s := &Store{dialect: d, maxRetries: opts.MaxRetries, logger: opts.Logger, slow: cmp.Or(opts.SlowQuery, defaultSlowQuery), gc: opts.GroupCommit}
 	s.gc.MaxSize = cmp.Or(s.gc.MaxSize, defaultGroupSize)
 	s.gc.MaxDelay = cmp.Or(s.gc.MaxDelay, defaultGroupDelay)
-	if sqlDB, err := db.DB(); err == nil && d.SerializeWrites {
+	if sqlDB, err := db.DB(); err == nil && d.SerializeWrites && s.gc.MaxSize > 1 {
 		n := sqlDB.Stats().MaxOpenConnections // 0: no limit
 		s.pinWriter = n == 0 || n >= 2
 	}

@@ -87,9 +87,10 @@ var Dialect = gormstore.Dialect{
 }
 
 // WriterCacheKiB is the page cache of the connection that runs the Store's
-// write transactions (the others keep SQLite's default of 2 MiB). No other
-// connection of the process writes, so its cache stays valid from one
-// transaction to the next.
+// write transactions (the others keep SQLite's default of 2 MiB). Its
+// cache stays valid from one transaction to the next unless another
+// connection writes meanwhile (a write outside a transaction, another
+// process). The size is a choice, not a measured optimum.
 const WriterCacheKiB = 32 << 10
 
 // WALSizeLimit bounds the WAL file: when the log has reached it, the
