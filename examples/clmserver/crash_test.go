@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -26,28 +22,15 @@ import (
 )
 
 // killableServer starts a clmserver on store and returns its URL and the
-// process, for a test that kills it.
+// process, for a test that kills it (the cleanup kills what is left).
 func killableServer(t *testing.T, bin, store, dataDir string) (string, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-license", "crash-license-0123456789", "-data-dir", dataDir, "-log-level", "error")
-	cmd.Env = append(os.Environ(), "CLM_MASTER_KEY="+raceMasterKey)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
+	url, cmd := launchProcess(t, bin, "-store", store, "-license", "crash-license-0123456789", "-data-dir", dataDir)
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	lines := bufio.NewScanner(out)
-	for lines.Scan() {
-		if rest, ok := strings.CutPrefix(lines.Text(), "clmserver: serving the CLM v10 protocol at "); ok {
-			go io.Copy(io.Discard, out)
-			return strings.TrimSuffix(strings.Fields(rest)[0], "/SWCLM/v10/"), cmd
-		}
-	}
-	t.Fatal("the server did not start")
-	return "", nil
+	return url, cmd
 }
 
 // groupCommits reads the server's clm_store_group_commit_size histogram:

@@ -37,19 +37,10 @@ func buildServer(t testing.TB) string {
 }
 
 // startProcess starts a clmserver process on store (with extra flags) and
-// returns its URL.
+// returns its URL; the test's cleanup stops it with SIGINT.
 func startProcess(t testing.TB, bin, store string, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-store", store, "-license", "race-license-0123456789", "-data-dir", t.TempDir(), "-log-level", "error"}, extra...)...)
-	cmd.Env = append(os.Environ(), "CLM_MASTER_KEY="+raceMasterKey)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	url, cmd := launchProcess(t, bin, append([]string{"-store", store, "-license", "race-license-0123456789", "-data-dir", t.TempDir()}, extra...)...)
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		done := make(chan error, 1)
@@ -61,6 +52,24 @@ func startProcess(t testing.TB, bin, store string, extra ...string) string {
 			t.Error("a server process did not stop on SIGINT")
 		}
 	})
+	return url
+}
+
+// launchProcess starts a clmserver process on a free loopback port with
+// args and the test master key, and returns its URL and the process once
+// it serves; stopping it is the caller's.
+func launchProcess(t testing.TB, bin string, args ...string) (string, *exec.Cmd) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-log-level", "error"}, args...)...)
+	cmd.Env = append(os.Environ(), "CLM_MASTER_KEY="+raceMasterKey)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
 	lines := bufio.NewScanner(out)
 	for lines.Scan() {
 		if rest, ok := strings.CutPrefix(lines.Text(), "clmserver: serving the CLM v10 protocol at "); ok {
@@ -68,11 +77,13 @@ func startProcess(t testing.TB, bin, store string, extra ...string) string {
 				for lines.Scan() {
 				}
 			}()
-			return strings.TrimSuffix(strings.Fields(rest)[0], "/SWCLM/v10/")
+			return strings.TrimSuffix(strings.Fields(rest)[0], "/SWCLM/v10/"), cmd
 		}
 	}
+	cmd.Process.Kill()
+	cmd.Wait()
 	t.Fatal("a server process did not start")
-	return ""
+	return "", nil
 }
 
 // ack is a success a client saw, with the state it was told.
