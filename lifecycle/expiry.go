@@ -41,9 +41,10 @@ type SweepResult struct {
 // given, so that of several processes sweeping one store exactly one gives
 // it; a process that stops between the two loses that event (at most
 // once). An engine remembers the notices it has seen recorded, so that a
-// sweep asks the store only about those it does not know. Revoked, superseded and deleted credentials get none. Run it
-// periodically (examples/clmserver: -sweep-interval); each sweep reads the
-// credentials whose end is in its windows, more the first time.
+// sweep asks the store only about those it does not know. Revoked,
+// superseded and deleted credentials get none. Run it periodically
+// (examples/clmserver: -sweep-interval); each sweep reads the credentials
+// whose end is in its windows, more the first time.
 func (e *Engine) SweepExpiry(ctx context.Context) (*SweepResult, error) {
 	const op = "SweepExpiry"
 	now := e.now().UTC()
