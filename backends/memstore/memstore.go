@@ -656,25 +656,23 @@ func (t *txn) PutBinding(ctx context.Context, rs ...*driver.BindingRecord) error
 }
 
 func (t *txn) ListBindings(ctx context.Context, tenant, deviceID string, kn int64) ([]*driver.BindingRecord, error) {
-	if err := t.check(ctx); err != nil {
-		return nil, err
-	}
-	out := []*driver.BindingRecord{}
-	for _, b := range t.db.bindings {
-		if b.Tenant == tenant && b.DeviceID == deviceID && b.KeyNumber == kn {
-			out = append(out, cloneBinding(b))
-		}
-	}
-	return out, nil
+	return t.bindingsWhere(ctx, func(b *driver.BindingRecord) bool {
+		return b.Tenant == tenant && b.DeviceID == deviceID && b.KeyNumber == kn
+	})
 }
 
 func (t *txn) BindingsOf(ctx context.Context, kn int64) ([]*driver.BindingRecord, error) {
+	return t.bindingsWhere(ctx, func(b *driver.BindingRecord) bool { return b.KeyNumber == kn })
+}
+
+// bindingsWhere returns copies of the bindings that match, oldest first.
+func (t *txn) bindingsWhere(ctx context.Context, match func(*driver.BindingRecord) bool) ([]*driver.BindingRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
 	out := []*driver.BindingRecord{}
 	for _, b := range t.db.bindings {
-		if b.KeyNumber == kn {
+		if match(b) {
 			out = append(out, cloneBinding(b))
 		}
 	}
