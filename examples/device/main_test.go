@@ -19,18 +19,17 @@ import (
 	"github.com/credlife/clm/lifecycle"
 )
 
-// TestAgent runs the agent against a real server on loopback: enrolment,
-// then a run with nothing to do, then renewal and rotation as time passes.
-func TestAgent(t *testing.T) {
+// newEngine is a server's engine on a fresh SQLite file with one CA,
+// certificates valid for 60 days, on clock (the real one when nil).
+func newEngine(t *testing.T, clock func() time.Time) *lifecycle.Engine {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "clm.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: bytes.Repeat([]byte{5}, 32)})
-	var mu = struct{ now time.Time }{time.Now()}
-	clock := func() time.Time { return mu.now }
 	ca1, err := ca.Open(ctx, st, keys, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +38,16 @@ func TestAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// TestAgent runs the agent against a real server on loopback: enrolment,
+// then a run with nothing to do, then renewal and rotation as time passes.
+func TestAgent(t *testing.T) {
+	ctx := context.Background()
+	var mu = struct{ now time.Time }{time.Now()}
+	clock := func() time.Time { return mu.now }
+	m := newEngine(t, clock)
 	srv := httptest.NewServer(httpadapter.New(m, &httpadapter.Options{License: "lic"}))
 	defer srv.Close()
 	psk, _ := m.IssuePSK(ctx, lifecycle.IssuePSKRequest{Tenant: "t", Alias: "agents"})
@@ -156,22 +165,11 @@ func TestAgentWithCSR(t *testing.T) {
 // TLS, against a real EST server on loopback.
 func TestAgentOverEST(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "clm.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	keys, _ := lifecycle.NewStaticKeys(1, map[uint32][]byte{1: bytes.Repeat([]byte{5}, 32)})
+	// The agent's clock moves; the server's is the real one (its TLS
+	// listener and the certificate's validity stay current).
 	var mu = struct{ now time.Time }{time.Now()}
 	clock := func() time.Time { return mu.now }
-	ca1, err := ca.Open(ctx, st, keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := lifecycle.New(st, &lifecycle.Options{Keys: keys, CAs: []lifecycle.CA{ca1}, CertValidity: 60 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newEngine(t, nil)
 	srv := httptest.NewUnstartedServer(est.New(m, nil))
 	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	srv.StartTLS()
